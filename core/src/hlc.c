@@ -17,7 +17,9 @@ int64_t fsy__hlc_next(int64_t last, int64_t now_ms)
 
 int64_t fsy__hlc_recv(int64_t last, int64_t remote, int64_t now_ms, int64_t max_drag_ms)
 {
-    int64_t limit = fsy__hlc_make(now_ms + max_drag_ms, 0xffff);
+    /* Counter 0, not 0xffff: the +1 below must not carry into the next millisecond,
+     * or the clock would end up max_drag_ms + 1 ahead of the wall clock. */
+    int64_t limit = fsy__hlc_make(now_ms + max_drag_ms, 0);
     if (remote > limit)
         remote = limit;
     int64_t next = fsy__hlc_next(last, now_ms);

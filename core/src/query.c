@@ -175,6 +175,16 @@ int fsy_query_reviews(fsy_replica *r, const char *visit_id, char **out)
     return children(r, "reviews", "visit_id", visit_id, "id DESC", out);
 }
 
+/*
+ * Times are stored as written, with or without milliseconds ("…:SSZ" or
+ * "…:SS.sssZ"). As text the two forms do not order as instants ('Z' sorts after
+ * '.'), so visits are compared and ordered on the 24-character form.
+ */
+#define VISIT_TIME                                                                                 \
+    "(CASE WHEN length(coalesce(planned_at, checkin_at)) = 20"                                     \
+    " THEN substr(coalesce(planned_at, checkin_at), 1, 19) || '.000Z'"                             \
+    " ELSE coalesce(planned_at, checkin_at) END)"
+
 /* A date bound becomes the first or last instant of that day. */
 static int time_bound(fsy_replica *r, const char *in, bool upper, char out[32])
 {
@@ -187,7 +197,10 @@ static int time_bound(fsy_replica *r, const char *in, bool upper, char out[32])
         return FSY_OK;
     }
     if (fsy__is_time(in)) {
-        fsy__strlcpy(out, in, 32);
+        if (strlen(in) == 20) /* "…:SSZ" -> "…:SS.000Z", the form VISIT_TIME compares */
+            snprintf(out, 32, "%.19s.000Z", in);
+        else
+            fsy__strlcpy(out, in, 32);
         return FSY_OK;
     }
     return fsy__err(r, FSY_EINVAL, "visit filter: \"%.40s\" is not a date or UTC time", in);
@@ -209,9 +222,9 @@ int fsy_query_visits(fsy_replica *r, const char *customer_id, const char *from, 
         return rc;
     select_columns(&sql, fsy__schema_table("visits"));
     fsy__buf_puts(&sql, " WHERE (?1 IS NULL OR customer_id = ?1)"
-                        " AND (?2 IS NULL OR coalesce(planned_at, checkin_at) >= ?2)"
-                        " AND (?3 IS NULL OR coalesce(planned_at, checkin_at) <= ?3)"
-                        " ORDER BY coalesce(planned_at, checkin_at) DESC, id DESC"
+                        " AND (?2 IS NULL OR " VISIT_TIME " >= ?2)"
+                        " AND (?3 IS NULL OR " VISIT_TIME " <= ?3)"
+                        " ORDER BY " VISIT_TIME " DESC, id DESC"
                         " LIMIT ?4 OFFSET ?5");
     const char *params[] = {customer_id, from ? lo : NULL, to ? hi : NULL};
     rc = sql.failed ? fsy__err(r, FSY_ENOMEM, "out of memory")
@@ -286,20 +299,43 @@ int fsy_sync_status(fsy_replica *r, char **out)
 static const char table_case[] = "CASE tbl WHEN 0 THEN 'customers' WHEN 1 THEN 'contacts'"
                                  " WHEN 2 THEN 'visits' WHEN 3 THEN 'notes' ELSE 'reviews' END";
 
+/* Columns holding JSON text (journal fields, conflict values) become JSON values. */
+static int embed_json(fsy_replica *r, char **out, const char *col1, const char *col2)
+{
+    cJSON *arr = cJSON_Parse(*out), *it;
+    free(*out);
+    *out = NULL;
+    if (!arr)
+        return fsy__err(r, FSY_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(it, arr)
+    {
+        const char *cols[] = {col1, col2};
+        for (int i = 0; i < 2 && cols[i]; i++) {
+            cJSON *f = cJSON_GetObjectItemCaseSensitive(it, cols[i]);
+            cJSON *v = cJSON_IsString(f) ? cJSON_Parse(f->valuestring) : NULL;
+            if (v)
+                cJSON_ReplaceItemInObjectCaseSensitive(it, cols[i], v);
+        }
+    }
+    *out = fsy__json_print(arr);
+    cJSON_Delete(arr);
+    return *out ? FSY_OK : fsy__err(r, FSY_ENOMEM, "out of memory");
+}
+
 int fsy_query_conflicts(fsy_replica *r, char **out)
 {
     fsy_buf sql = {0};
     FSY_CHECK_ARG(r && r->db && out);
     fsy__err_clear(r);
     fsy__buf_printf(&sql,
-                    "SELECT %s AS \"table\", row_id AS id, field, json(mine) AS mine,"
-                    " json(theirs) AS theirs, their_user, their_device, winner, server_seq,"
+                    "SELECT %s AS \"table\", row_id AS id, field, mine, theirs, their_user, "
+                    "their_device, winner, server_seq,"
                     " at_ms FROM fsy_conflicts ORDER BY n DESC",
                     table_case);
     int rc = sql.failed ? fsy__err(r, FSY_ENOMEM, "out of memory")
                         : run_list(r, sql.data, NULL, 0, -1, 0, out);
     fsy__buf_free(&sql);
-    return rc;
+    return rc == FSY_OK ? embed_json(r, out, "mine", "theirs") : rc;
 }
 
 int fsy_query_parked(fsy_replica *r, char **out)
@@ -317,24 +353,7 @@ int fsy_query_parked(fsy_replica *r, char **out)
     fsy__buf_free(&sql);
     if (rc != FSY_OK)
         return rc;
-    /* "fields" is JSON text in the journal: embed it as an object, not a string. */
-    cJSON *arr = cJSON_Parse(*out), *it;
-    if (!arr) {
-        free(*out);
-        *out = NULL;
-        return fsy__err(r, FSY_ENOMEM, "out of memory");
-    }
-    cJSON_ArrayForEach(it, arr)
-    {
-        cJSON *f = cJSON_GetObjectItemCaseSensitive(it, "fields");
-        cJSON *obj = cJSON_IsString(f) ? cJSON_Parse(f->valuestring) : NULL;
-        if (obj)
-            cJSON_ReplaceItemInObjectCaseSensitive(it, "fields", obj);
-    }
-    free(*out);
-    *out = fsy__json_print(arr);
-    cJSON_Delete(arr);
-    return *out ? FSY_OK : fsy__err(r, FSY_ENOMEM, "out of memory");
+    return embed_json(r, out, "fields", NULL);
 }
 
 int fsy_replica_get(fsy_replica *r, const char *table, const char *id, char **out)

@@ -67,10 +67,12 @@ int fsy_push_export(fsy_replica *r, int max_changes, size_t max_bytes, char **ou
             goto done;
         }
         size_t mark = b.len;
-        last_seq = sqlite3_column_int64(st, 0);
+        /* Not last_seq yet: a change that does not fit must not be frozen (S3 is
+         * for what was exported; rebase_later still has to reach the rest). */
+        int64_t seq = sqlite3_column_int64(st, 0);
         fsy__hlc_format(sqlite3_column_int64(st, 4), hx);
         fsy__buf_printf(&b, "%s{\"s\":%lld,\"t\":\"%s\",\"id\":\"%s\",\"op\":\"%s\",\"h\":\"%s\"",
-                        n ? "," : "", (long long)last_seq, t->name,
+                        n ? "," : "", (long long)seq, t->name,
                         (const char *)sqlite3_column_text(st, 2),
                         op_name(sqlite3_column_int(st, 3)), hx);
         fsy__buf_puts(&b, ",\"f\":");
@@ -90,7 +92,7 @@ int fsy_push_export(fsy_replica *r, int max_changes, size_t max_bytes, char **ou
             break;
         }
         n++;
-        last_seq = sqlite3_column_int64(st, 0);
+        last_seq = seq;
     }
     if (s != SQLITE_ROW && s != SQLITE_DONE) {
         rc = fsy__sqlerr(r, s, "reading the journal");
@@ -756,6 +758,27 @@ int fsy_parked_retry(fsy_replica *r, int64_t seq)
     st = NULL;
     if (!t || !fields) {
         rc = fsy__err(r, FSY_ECORRUPT, "journal entry %lld is damaged", (long long)seq);
+        goto fail;
+    }
+    /* The rep may have typed newer values since the change was parked: those win,
+     * or retrying an old change would silently overwrite them. */
+    if ((rc = fsy__stmt(r, FSY_STMT_J_PENDING_FOR_ROW, &st)) != FSY_OK)
+        goto fail;
+    sqlite3_bind_int(st, 1, t->index);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_int64(st, 0) < seq || sqlite3_column_int(st, 1) == FSY_OP_DELETE)
+            continue;
+        cJSON *later = cJSON_Parse((const char *)sqlite3_column_text(st, 2));
+        for (const cJSON *v = later ? later->child : NULL; v; v = v->next)
+            if (cJSON_GetObjectItemCaseSensitive(fields, v->string))
+                cJSON_ReplaceItemInObjectCaseSensitive(fields, v->string, cJSON_Duplicate(v, true));
+        cJSON_Delete(later);
+    }
+    fsy__stmt_release(st);
+    st = NULL;
+    if (s != SQLITE_DONE) {
+        rc = fsy__sqlerr(r, s, "reading the journal");
         goto fail;
     }
     if (op != FSY_OP_DELETE && (rc = fsy__schema_check_fields(t, fields, op == FSY_OP_CREATE, false,

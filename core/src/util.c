@@ -150,6 +150,15 @@ int fsy__json_parse_object(fsy_replica *r, const char *json, size_t len, const c
     if (!v)
         return fsy__err(r, FSY_EINVAL, "%s: malformed JSON near byte %zu", what,
                         (size_t)(end && end >= json ? end - json : 0));
+    /* Only whitespace may follow the document: "{...}garbage" is a damaged body. */
+    for (const char *p = end; p && p < json + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            cJSON_Delete(v);
+            return fsy__err(r, FSY_EINVAL,
+                            "%s: unexpected data after the JSON document at byte %zu", what,
+                            (size_t)(p - json));
+        }
+    }
     if (!cJSON_IsObject(v)) {
         cJSON_Delete(v);
         return fsy__err(r, FSY_EINVAL, "%s: expected a JSON object", what);

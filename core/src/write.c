@@ -23,7 +23,7 @@ static int parse_fields(fsy_replica *r, const char *json, cJSON **out)
         return fsy__err(r, FSY_ETOOBIG, "fields JSON is %zu bytes, over the %u-byte limit", len,
                         MAX_WRITE_JSON);
     const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(json, len, &end, true);
+    cJSON *v = cJSON_ParseWithOpts(json, &end, true);
     if (!v)
         return fsy__err(r, FSY_EINVAL, "fields are not valid JSON (near byte %zu)",
                         (size_t)(end && end >= json ? end - json : 0));

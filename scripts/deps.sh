@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what fieldsync needs to build and test on Debian 12, skipping what is
+# already there. Safe to run repeatedly; needs root (or sudo) only to install.
+set -euo pipefail
+
+PKGS=(build-essential cmake ninja-build pkg-config clang clang-format
+      libsqlite3-dev libcjson-dev libmbedtls-dev libcurl4-openssl-dev
+      libhttp-parser-dev zlib1g-dev libpq-dev curl openssl ca-certificates)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what is missing, build everything twice (gcc, and clang with
+# ASan+UBSan), check formatting, and run the whole ctest suite on both builds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+echo "== format check"
+git ls-files '*.c' '*.h' '*.cpp' | xargs clang-format --dry-run --Werror
+
+echo "== gcc build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build
+echo "== clang ASan+UBSan build"
+CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DFIELDSYNC_SANITIZE=address,undefined >/dev/null
+ninja -C build-asan
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+echo "== tests (gcc)"
+(cd build && ctest --output-on-failure -j2 --timeout 900)
+echo "== tests (ASan+UBSan)"
+(cd build-asan && ctest --output-on-failure -j2 --timeout 1800)
