@@ -760,22 +760,27 @@ int fsy_parked_retry(fsy_replica *r, int64_t seq)
         rc = fsy__err(r, FSY_ECORRUPT, "journal entry %lld is damaged", (long long)seq);
         goto fail;
     }
-    /* The rep may have typed newer values since the change was parked: those win,
-     * or retrying an old change would silently overwrite them. */
-    if ((rc = fsy__stmt(r, FSY_STMT_J_PENDING_FOR_ROW, &st)) != FSY_OK)
-        goto fail;
-    sqlite3_bind_int(st, 1, t->index);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_int64(st, 0) < seq || sqlite3_column_int(st, 1) == FSY_OP_DELETE)
-            continue;
-        cJSON *later = cJSON_Parse((const char *)sqlite3_column_text(st, 2));
-        for (const cJSON *v = later ? later->child : NULL; v; v = v->next)
-            if (cJSON_GetObjectItemCaseSensitive(fields, v->string))
-                cJSON_ReplaceItemInObjectCaseSensitive(fields, v->string, cJSON_Duplicate(v, true));
-        cJSON_Delete(later);
+    /* The rep may have typed newer values since the change was parked (pending, or
+     * parked too): those win, or retrying an old change would bring back a value the
+     * rep already replaced. */
+    s = sqlite3_prepare_v2(r->db,
+                           "SELECT fields FROM fsy_journal WHERE tbl = ?1 AND id = ?2 AND"
+                           " seq > ?3 AND op != 2 ORDER BY seq",
+                           -1, &st, NULL);
+    if (s == SQLITE_OK) {
+        sqlite3_bind_int(st, 1, t->index);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, seq);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            cJSON *later = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+            for (const cJSON *v = later ? later->child : NULL; v; v = v->next)
+                if (cJSON_GetObjectItemCaseSensitive(fields, v->string))
+                    cJSON_ReplaceItemInObjectCaseSensitive(fields, v->string,
+                                                           cJSON_Duplicate(v, true));
+            cJSON_Delete(later);
+        }
     }
-    fsy__stmt_release(st);
+    sqlite3_finalize(st);
     st = NULL;
     if (s != SQLITE_DONE) {
         rc = fsy__sqlerr(r, s, "reading the journal");

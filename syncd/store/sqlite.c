@@ -1,0 +1,684 @@
+/*
+ * sqlite.c — the embedded default store: one SQLite file in WAL mode with
+ * synchronous=FULL, so a commit that returned is on disk before the daemon sends
+ * an acknowledgement. One connection, used only by the daemon's loop thread.
+ *
+ * Change-log order: SQLite has a single writer, so the order in which server
+ * sequence numbers are assigned (INTEGER PRIMARY KEY) is the commit order, and a
+ * pull can never skip a change that commits late. The PostgreSQL store cannot
+ * rely on this (docs/operations.md).
+ */
+#include "store.h"
+#include "fieldsync.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sq {
+    sqlite3 *db;
+    char err[FSY_STORE_ERR_LEN];
+} sq;
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, role INTEGER NOT NULL,"
+    " territory TEXT NOT NULL DEFAULT '', supervisor TEXT NOT NULL DEFAULT '',"
+    " pw_hash TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS enroll_codes(hash BLOB PRIMARY KEY, user TEXT NOT NULL,"
+    " expires_ms INTEGER NOT NULL, used_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS devices(id TEXT PRIMARY KEY, user TEXT NOT NULL,"
+    " token_hash BLOB NOT NULL UNIQUE, created_ms INTEGER NOT NULL,"
+    " revoked_ms INTEGER NOT NULL DEFAULT 0, hwm INTEGER NOT NULL DEFAULT 0,"
+    " cursor INTEGER NOT NULL DEFAULT 0, last_sync_ms INTEGER NOT NULL DEFAULT 0,"
+    " skew_ms INTEGER NOT NULL DEFAULT 0, app_version TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE IF NOT EXISTS push_results(device TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " hash BLOB NOT NULL, result TEXT NOT NULL, PRIMARY KEY(device, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS rows(tbl INTEGER NOT NULL, id TEXT NOT NULL,"
+    " ver INTEGER NOT NULL, vals TEXT NOT NULL, meta TEXT NOT NULL, territory TEXT NOT NULL,"
+    " owner TEXT NOT NULL, customer_id TEXT NOT NULL, info_level INTEGER NOT NULL,"
+    " PRIMARY KEY(tbl, id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS rows_customer ON rows(customer_id);"
+    "CREATE TABLE IF NOT EXISTS changes(q INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+    " tbl INTEGER NOT NULL, id TEXT NOT NULL, device TEXT NOT NULL, user TEXT NOT NULL,"
+    " hlc TEXT NOT NULL, fields TEXT, old_territory TEXT, at_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS conflicts(n INTEGER PRIMARY KEY, tbl INTEGER NOT NULL,"
+    " id TEXT NOT NULL, field TEXT NOT NULL, kept TEXT, other TEXT, kept_device TEXT,"
+    " kept_user TEXT, kept_hlc TEXT, other_device TEXT, other_user TEXT, other_hlc TEXT,"
+    " q INTEGER NOT NULL, at_ms INTEGER NOT NULL, clamped INTEGER NOT NULL DEFAULT 0,"
+    " resolved_by TEXT, resolved_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS conflicts_row ON conflicts(tbl, id);"
+    "CREATE TABLE IF NOT EXISTS events(n INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+    " device TEXT, detail TEXT, at_ms INTEGER NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+static int fail(sq *s, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof(s->err), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static int sqlfail(sq *s, int rc, const char *what)
+{
+    int code = (rc & 0xff) == SQLITE_BUSY      ? FSY_EBUSY
+               : (rc & 0xff) == SQLITE_CORRUPT ? FSY_ECORRUPT
+                                               : FSY_ERROR;
+    return fail(s, code, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* Prepared statements are cached per SQL text pointer (each call site has its own). */
+#define N_CACHE 48
+
+typedef struct stmt_cache {
+    const char *sql[N_CACHE];
+    sqlite3_stmt *st[N_CACHE];
+} stmt_cache;
+
+typedef struct sqx {
+    sq base;
+    stmt_cache c;
+} sqx;
+
+static int prep(sq *s, const char *sql, sqlite3_stmt **out)
+{
+    sqx *x = (sqx *)s;
+    for (int i = 0; i < N_CACHE; i++) {
+        if (x->c.sql[i] == sql) {
+            *out = x->c.st[i];
+            sqlite3_reset(*out);
+            sqlite3_clear_bindings(*out);
+            return 0;
+        }
+        if (!x->c.sql[i]) {
+            int rc =
+                sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &x->c.st[i], NULL);
+            if (rc != SQLITE_OK)
+                return sqlfail(s, rc, "prepare");
+            x->c.sql[i] = sql;
+            *out = x->c.st[i];
+            return 0;
+        }
+    }
+    return fail(s, FSY_ERROR, "store: statement cache full");
+}
+
+static int done(sq *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : sqlfail(s, rc, what);
+}
+
+static int sq_open(void **ctx, const char *dsn, char *err, size_t errlen)
+{
+    sqx *x = calloc(1, sizeof(*x));
+    if (!x) {
+        snprintf(err, errlen, "out of memory");
+        return FSY_ENOMEM;
+    }
+    sq *s = &x->base;
+    int rc = sqlite3_open_v2(dsn, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(s->db, 5000);
+        rc = sqlite3_exec(s->db,
+                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                          " PRAGMA foreign_keys = OFF;",
+                          NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open store %s: %s", dsn,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        sqlite3_close(s->db);
+        free(x);
+        return FSY_ERROR;
+    }
+    *ctx = x;
+    return 0;
+}
+
+static void sq_close(void *ctx)
+{
+    sqx *x = ctx;
+    if (!x)
+        return;
+    for (int i = 0; i < N_CACHE; i++)
+        sqlite3_finalize(x->c.st[i]);
+    sqlite3_close(x->base.db);
+    free(x);
+}
+
+static const char *sq_errmsg(void *ctx)
+{
+    return ((sq *)ctx)->err;
+}
+
+static int exec(sq *s, const char *sql)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, sql, &st);
+    return rc ? rc : done(s, st, sql);
+}
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+
+static int sq_begin(void *ctx)
+{
+    return exec(ctx, SQL_BEGIN);
+}
+
+static int sq_commit(void *ctx)
+{
+    return exec(ctx, SQL_COMMIT);
+}
+
+static void sq_rollback(void *ctx)
+{
+    sq *s = ctx;
+    if (!sqlite3_get_autocommit(s->db)) {
+        char keep[FSY_STORE_ERR_LEN];
+        memcpy(keep, s->err, sizeof(keep));
+        exec(s, SQL_ROLLBACK);
+        memcpy(s->err, keep, sizeof(keep));
+    }
+}
+
+static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+static int sq_user_put(void *ctx, const fsy_user *u)
+{
+    static const char sql[] = "INSERT OR REPLACE INTO users(name, role, territory, supervisor,"
+                              " pw_hash, created_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, u->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, u->role);
+    sqlite3_bind_text(st, 3, u->territory, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, u->supervisor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, u->pw_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, u->created_ms);
+    return done(ctx, st, "saving a user");
+}
+
+static int sq_user_get(void *ctx, const char *name, fsy_user *out)
+{
+    static const char sql[] = "SELECT name, role, territory, supervisor, pw_hash, created_ms"
+                              " FROM users WHERE name = ?1";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        copy_text(out->name, sizeof(out->name), st, 0);
+        out->role = sqlite3_column_int(st, 1);
+        copy_text(out->territory, sizeof(out->territory), st, 2);
+        copy_text(out->supervisor, sizeof(out->supervisor), st, 3);
+        copy_text(out->pw_hash, sizeof(out->pw_hash), st, 4);
+        out->created_ms = sqlite3_column_int64(st, 5);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? fail(ctx, FSY_ENOTFOUND, "no user \"%.100s\"", name)
+                               : sqlfail(ctx, rc, "reading a user");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_code_put(void *ctx, const unsigned char hash[32], const char *user,
+                       int64_t expires_ms)
+{
+    static const char sql[] = "INSERT INTO enroll_codes(hash, user, expires_ms) VALUES(?1, ?2, ?3)";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, expires_ms);
+    return done(ctx, st, "saving an enrolment code");
+}
+
+static int sq_code_take(void *ctx, const unsigned char hash[32], int64_t now_ms, char user_out[101])
+{
+    static const char sel[] = "SELECT user FROM enroll_codes WHERE hash = ?1 AND used_ms = 0"
+                              " AND expires_ms > ?2";
+    static const char upd[] = "UPDATE enroll_codes SET used_ms = ?2 WHERE hash = ?1";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sel, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE
+                   ? fail(ctx, FSY_ENOTFOUND, "enrolment code unknown, used or expired")
+                   : sqlfail(ctx, rc, "reading an enrolment code");
+    }
+    copy_text(user_out, 101, st, 0);
+    sqlite3_reset(st);
+    if ((rc = prep(ctx, upd, &st)) != 0)
+        return rc;
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    return done(ctx, st, "using an enrolment code");
+}
+
+#define DEVICE_COLS                                                                                \
+    "id, user, token_hash, created_ms, revoked_ms, hwm, cursor, last_sync_ms, skew_ms, "           \
+    "app_version"
+
+static void read_device(sqlite3_stmt *st, fsy_device *d)
+{
+    memset(d, 0, sizeof(*d));
+    copy_text(d->id, sizeof(d->id), st, 0);
+    copy_text(d->user, sizeof(d->user), st, 1);
+    if (sqlite3_column_bytes(st, 2) == 32)
+        memcpy(d->token_hash, sqlite3_column_blob(st, 2), 32);
+    d->created_ms = sqlite3_column_int64(st, 3);
+    d->revoked_ms = sqlite3_column_int64(st, 4);
+    d->hwm = sqlite3_column_int64(st, 5);
+    d->cursor = sqlite3_column_int64(st, 6);
+    d->last_sync_ms = sqlite3_column_int64(st, 7);
+    d->skew_ms = sqlite3_column_int64(st, 8);
+    copy_text(d->app_version, sizeof(d->app_version), st, 9);
+}
+
+static int sq_device_put(void *ctx, const fsy_device *d)
+{
+    static const char sql[] = "INSERT OR REPLACE INTO devices(id, user, token_hash, created_ms,"
+                              " revoked_ms, hwm, cursor, last_sync_ms, skew_ms, app_version)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->user, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, d->token_hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, d->created_ms);
+    sqlite3_bind_int64(st, 5, d->revoked_ms);
+    sqlite3_bind_int64(st, 6, d->hwm);
+    sqlite3_bind_int64(st, 7, d->cursor);
+    sqlite3_bind_int64(st, 8, d->last_sync_ms);
+    sqlite3_bind_int64(st, 9, d->skew_ms);
+    sqlite3_bind_text(st, 10, d->app_version, -1, SQLITE_STATIC);
+    return done(ctx, st, "saving a device");
+}
+
+static int device_one(sq *s, const char *sql, const void *key, int keylen, fsy_device *out)
+{
+    sqlite3_stmt *st;
+    int rc = prep(s, sql, &st);
+    if (rc)
+        return rc;
+    if (keylen)
+        sqlite3_bind_blob(st, 1, key, keylen, SQLITE_STATIC);
+    else
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        read_device(st, out);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? fail(s, FSY_ENOTFOUND, "no such device")
+                               : sqlfail(s, rc, "reading a device");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_device_get(void *ctx, const char *id, fsy_device *out)
+{
+    static const char sql[] = "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1";
+    return device_one(ctx, sql, id, 0, out);
+}
+
+static int sq_device_by_token(void *ctx, const unsigned char hash[32], fsy_device *out)
+{
+    static const char sql[] = "SELECT " DEVICE_COLS " FROM devices WHERE token_hash = ?1";
+    return device_one(ctx, sql, hash, 32, out);
+}
+
+static int sq_device_list(void *ctx, fsy_device_cb cb, void *userdata)
+{
+    static const char sql[] = "SELECT " DEVICE_COLS " FROM devices ORDER BY user, created_ms";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fsy_device d;
+        read_device(st, &d);
+        int crc = cb(&d, userdata);
+        if (crc) {
+            sqlite3_reset(st);
+            return crc;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "listing devices");
+}
+
+static int sq_result_get(void *ctx, const char *device, int64_t seq, unsigned char hash_out[32],
+                         char **json_out)
+{
+    static const char sql[] =
+        "SELECT hash, result FROM push_results WHERE device = ?1 AND seq = ?2";
+    sqlite3_stmt *st;
+    *json_out = NULL;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) == 32)
+            memcpy(hash_out, sqlite3_column_blob(st, 0), 32);
+        const char *t = (const char *)sqlite3_column_text(st, 1);
+        *json_out = malloc(strlen(t) + 1);
+        if (*json_out)
+            memcpy(*json_out, t, strlen(t) + 1);
+        rc = *json_out ? 0 : fail(ctx, FSY_ENOMEM, "out of memory");
+    } else {
+        rc = rc == SQLITE_DONE ? FSY_ENOTFOUND : sqlfail(ctx, rc, "reading a push result");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_result_put(void *ctx, const char *device, int64_t seq, const unsigned char hash[32],
+                         const char *json)
+{
+    static const char sql[] = "INSERT OR REPLACE INTO push_results(device, seq, hash, result)"
+                              " VALUES(?1, ?2, ?3, ?4)";
+    static const char prune[] = "DELETE FROM push_results WHERE device = ?1 AND seq < ?2";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, json, -1, SQLITE_STATIC);
+    if ((rc = done(ctx, st, "saving a push result")) != 0)
+        return rc;
+    /* A device sends its oldest unacknowledged change first, so results far below
+     * the newest one can never be asked for again. */
+    if (seq % 256 == 0) {
+        if ((rc = prep(ctx, prune, &st)) != 0)
+            return rc;
+        sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, seq - 4096);
+        rc = done(ctx, st, "pruning push results");
+    }
+    return rc;
+}
+
+void fsy_srow_init(fsy_srow *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+void fsy_srow_clear(fsy_srow *r)
+{
+    cJSON_Delete(r->vals);
+    cJSON_Delete(r->meta);
+    memset(r, 0, sizeof(*r));
+}
+
+static int read_row(sq *s, sqlite3_stmt *st, fsy_srow *out)
+{
+    fsy_srow_clear(out);
+    out->tbl = sqlite3_column_int(st, 0);
+    copy_text(out->id, sizeof(out->id), st, 1);
+    out->exists = true;
+    out->ver = sqlite3_column_int64(st, 2);
+    out->vals = cJSON_Parse((const char *)sqlite3_column_text(st, 3));
+    out->meta = cJSON_Parse((const char *)sqlite3_column_text(st, 4));
+    copy_text(out->territory, sizeof(out->territory), st, 5);
+    copy_text(out->owner, sizeof(out->owner), st, 6);
+    copy_text(out->customer_id, sizeof(out->customer_id), st, 7);
+    out->info_level = sqlite3_column_int(st, 8);
+    if (!out->vals || !out->meta)
+        return fail(s, FSY_ECORRUPT, "store: row %s is damaged", out->id);
+    return 0;
+}
+
+static int sq_row_get(void *ctx, int tbl, const char *id, fsy_srow *out)
+{
+    static const char sql[] = "SELECT tbl, id, ver, vals, meta, territory, owner, customer_id,"
+                              " info_level FROM rows WHERE tbl = ?1 AND id = ?2";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, tbl);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rc = read_row(ctx, st, out);
+    } else if (rc == SQLITE_DONE) {
+        fsy_srow_clear(out);
+        out->tbl = tbl;
+        snprintf(out->id, sizeof(out->id), "%s", id);
+        out->vals = cJSON_CreateObject();
+        out->meta = cJSON_CreateObject();
+        rc = out->vals && out->meta ? 0 : fail(ctx, FSY_ENOMEM, "out of memory");
+    } else {
+        rc = sqlfail(ctx, rc, "reading a row");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_row_put(void *ctx, const fsy_srow *row)
+{
+    static const char sql[] = "INSERT OR REPLACE INTO rows(tbl, id, ver, vals, meta, territory,"
+                              " owner, customer_id, info_level)"
+                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    sqlite3_stmt *st;
+    char *vals = cJSON_PrintUnformatted(row->vals), *meta = cJSON_PrintUnformatted(row->meta);
+    int rc = vals && meta ? prep(ctx, sql, &st) : fail(ctx, FSY_ENOMEM, "out of memory");
+    if (rc == 0) {
+        sqlite3_bind_int(st, 1, row->tbl);
+        sqlite3_bind_text(st, 2, row->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, row->ver);
+        sqlite3_bind_text(st, 4, vals, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, meta, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, row->territory, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 7, row->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 8, row->customer_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 9, row->info_level);
+        rc = done(ctx, st, "saving a row");
+    }
+    free(vals);
+    free(meta);
+    return rc;
+}
+
+static int sq_rows_of_customer(void *ctx, const char *customer_id, fsy_row_cb cb, void *userdata)
+{
+    static const char sql[] = "SELECT tbl, id, ver, vals, meta, territory, owner, customer_id,"
+                              " info_level FROM rows WHERE customer_id = ?1 ORDER BY tbl, id";
+    sqlite3_stmt *st = NULL;
+    fsy_srow row;
+    fsy_srow_init(&row);
+    /* Not cached: the callback may itself run cached statements. */
+    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(ctx, rc, "listing rows");
+    sqlite3_bind_text(st, 1, customer_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int crc = read_row(ctx, st, &row);
+        if (!crc)
+            crc = cb(&row, userdata);
+        if (crc) {
+            sqlite3_finalize(st);
+            fsy_srow_clear(&row);
+            return crc;
+        }
+    }
+    sqlite3_finalize(st);
+    fsy_srow_clear(&row);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "listing rows");
+}
+
+static int sq_log_append(void *ctx, fsy_logrec *rec)
+{
+    static const char sql[] = "INSERT INTO changes(kind, tbl, id, device, user, hlc, fields,"
+                              " old_territory, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    sqlite3_stmt *st;
+    char kind[2] = {rec->kind, 0};
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, kind, 1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, rec->tbl);
+    sqlite3_bind_text(st, 3, rec->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, rec->device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, rec->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, rec->hlc, -1, SQLITE_STATIC);
+    if (rec->fields)
+        sqlite3_bind_text(st, 7, rec->fields, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, rec->old_territory, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, rec->at_ms);
+    if ((rc = done(ctx, st, "appending to the change log")) != 0)
+        return rc;
+    rec->q = sqlite3_last_insert_rowid(((sq *)ctx)->db);
+    return 0;
+}
+
+static int sq_log_read(void *ctx, int64_t after, int limit, fsy_log_cb cb, void *userdata)
+{
+    static const char sql[] = "SELECT q, kind, tbl, id, device, user, hlc, fields, old_territory,"
+                              " at_ms FROM changes WHERE q > ?1 ORDER BY q LIMIT ?2";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(ctx, rc, "reading the change log");
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fsy_logrec rec;
+        memset(&rec, 0, sizeof(rec));
+        rec.q = sqlite3_column_int64(st, 0);
+        rec.kind = ((const char *)sqlite3_column_text(st, 1))[0];
+        rec.tbl = sqlite3_column_int(st, 2);
+        copy_text(rec.id, sizeof(rec.id), st, 3);
+        copy_text(rec.device, sizeof(rec.device), st, 4);
+        copy_text(rec.user, sizeof(rec.user), st, 5);
+        copy_text(rec.hlc, sizeof(rec.hlc), st, 6);
+        rec.fields = (const char *)sqlite3_column_text(st, 7);
+        copy_text(rec.old_territory, sizeof(rec.old_territory), st, 8);
+        rec.at_ms = sqlite3_column_int64(st, 9);
+        int crc = cb(&rec, userdata);
+        if (crc) {
+            sqlite3_finalize(st);
+            return crc;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "reading the change log");
+}
+
+static int64_t sq_log_max(void *ctx)
+{
+    static const char sql[] = "SELECT coalesce(max(q), 0) FROM changes";
+    sqlite3_stmt *st;
+    if (prep(ctx, sql, &st))
+        return 0;
+    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return v;
+}
+
+static int sq_conflict_put(void *ctx, const fsy_conflict *c)
+{
+    static const char sql[] =
+        "INSERT INTO conflicts(tbl, id, field, kept, other, kept_device, kept_user, kept_hlc,"
+        " other_device, other_user, other_hlc, q, at_ms, clamped)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, c->tbl);
+    sqlite3_bind_text(st, 2, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, c->field, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, c->kept, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, c->other, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, c->kept_device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, c->kept_user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, c->kept_hlc, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, c->other_device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, c->other_user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 11, c->other_hlc, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 12, c->q);
+    sqlite3_bind_int64(st, 13, c->at_ms);
+    sqlite3_bind_int(st, 14, c->clock_clamped);
+    return done(ctx, st, "saving a conflict");
+}
+
+static int sq_event_put(void *ctx, const char *kind, const char *device, const char *detail,
+                        int64_t at_ms)
+{
+    static const char sql[] = "INSERT INTO events(kind, device, detail, at_ms)"
+                              " VALUES(?1, ?2, ?3, ?4)";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, at_ms);
+    return done(ctx, st, "saving a security event");
+}
+
+const fsy_store_ops fsy_store_sqlite = {
+    .version = 1,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .errmsg = sq_errmsg,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .user_put = sq_user_put,
+    .user_get = sq_user_get,
+    .code_put = sq_code_put,
+    .code_take = sq_code_take,
+    .device_put = sq_device_put,
+    .device_get = sq_device_get,
+    .device_by_token = sq_device_by_token,
+    .device_list = sq_device_list,
+    .result_get = sq_result_get,
+    .result_put = sq_result_put,
+    .row_get = sq_row_get,
+    .row_put = sq_row_put,
+    .rows_of_customer = sq_rows_of_customer,
+    .log_append = sq_log_append,
+    .log_read = sq_log_read,
+    .log_max = sq_log_max,
+    .conflict_put = sq_conflict_put,
+    .event_put = sq_event_put,
+};

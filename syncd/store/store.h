@@ -1,0 +1,133 @@
+/*
+ * store.h — everything fieldsyncd keeps, behind one versioned table of
+ * function pointers chosen at start-up (SQLite now, PostgreSQL later). The
+ * operations are primitives inside a transaction the caller opens; the sync
+ * rules themselves (merge.c, pull.c) are written once, above this line.
+ */
+#ifndef FSY_STORE_H
+#define FSY_STORE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FSY_STORE_ERR_LEN 256
+
+enum { FSY_ROLE_REP = 0, FSY_ROLE_SUPERVISOR = 1, FSY_ROLE_ADMIN = 2 };
+
+typedef struct fsy_user {
+    char name[101];
+    int role;             /* FSY_ROLE_* */
+    char territory[101];  /* reps: the territory they cover */
+    char supervisor[101]; /* reps: their supervisor's user name, "" if none */
+    char pw_hash[200];    /* supervisors/admins: KDF string for the review login */
+    int64_t created_ms;
+} fsy_user;
+
+typedef struct fsy_device {
+    char id[37];
+    char user[101];
+    unsigned char token_hash[32]; /* SHA-256 of the bearer token; the token is never stored */
+    int64_t created_ms;
+    int64_t revoked_ms;   /* 0 while active */
+    int64_t hwm;          /* highest client_seq applied, stored in the batch's transaction */
+    int64_t cursor;       /* highest server seq this device has pulled */
+    int64_t last_sync_ms; /* last successful push or pull */
+    int64_t skew_ms;      /* device clock minus server clock at its last request */
+    char app_version[41];
+} fsy_device;
+
+/* A row as the server holds it: values plus, per field, who wrote which version. */
+typedef struct fsy_srow {
+    int tbl;
+    char id[37];
+    bool exists;
+    int64_t ver;          /* highest server seq applied to the row */
+    cJSON *vals;          /* owned: {"field": value}, unknown fields and _deleted included */
+    cJSON *meta;          /* owned: {"field": [version, "device", "hlc", "user"]} */
+    char territory[101];  /* customers: own; children: the customer's */
+    char owner[101];      /* visits: rep; notes: author; reviews: the visit's rep */
+    char customer_id[37]; /* the customer a row hangs off ("" for customers) */
+    int info_level;       /* notes only; 0 otherwise */
+} fsy_srow;
+
+/* One entry of the global change log. kind: 'c' change, 's' scope move of a customer. */
+typedef struct fsy_logrec {
+    int64_t q;
+    char kind;
+    int tbl;
+    char id[37];
+    char device[37];
+    char user[101];
+    char hlc[17];
+    const char *fields;      /* JSON object text; NULL for scope entries */
+    char old_territory[101]; /* scope entries: where the customer was */
+    int64_t at_ms;
+} fsy_logrec;
+
+typedef struct fsy_conflict {
+    int tbl;
+    char id[37];
+    char field[64];
+    const char *kept;  /* JSON text of the value that stands */
+    const char *other; /* JSON text of the value that lost */
+    char kept_device[37], kept_user[101], kept_hlc[17];
+    char other_device[37], other_user[101], other_hlc[17];
+    int64_t q; /* server seq of the change that raised it */
+    int64_t at_ms;
+    bool clock_clamped; /* a clock was bounded to the server's (skew) */
+} fsy_conflict;
+
+typedef int (*fsy_log_cb)(const fsy_logrec *rec, void *userdata);
+typedef int (*fsy_row_cb)(const fsy_srow *row, void *userdata);
+typedef int (*fsy_device_cb)(const fsy_device *dev, void *userdata);
+
+/* Every call returns 0 or a negative FSY_E* code and fills err on failure. */
+typedef struct fsy_store_ops {
+    int version; /* bump when a member is appended */
+    const char *name;
+    int (*open)(void **ctx, const char *dsn, char *err, size_t errlen);
+    void (*close)(void *ctx);
+    const char *(*errmsg)(void *ctx);
+
+    int (*begin)(void *ctx);
+    int (*commit)(void *ctx); /* durable when it returns 0 */
+    void (*rollback)(void *ctx);
+
+    int (*user_put)(void *ctx, const fsy_user *u);
+    int (*user_get)(void *ctx, const char *name, fsy_user *out); /* FSY_ENOTFOUND */
+    int (*code_put)(void *ctx, const unsigned char hash[32], const char *user, int64_t expires_ms);
+    int (*code_take)(void *ctx, const unsigned char hash[32], int64_t now_ms, char user_out[101]);
+
+    int (*device_put)(void *ctx, const fsy_device *d);
+    int (*device_get)(void *ctx, const char *id, fsy_device *out);
+    int (*device_by_token)(void *ctx, const unsigned char hash[32], fsy_device *out);
+    int (*device_list)(void *ctx, fsy_device_cb cb, void *userdata);
+
+    /* Exactly-once: the stored acknowledgement of (device, client_seq). */
+    int (*result_get)(void *ctx, const char *device, int64_t seq, unsigned char hash_out[32],
+                      char **json_out);
+    int (*result_put)(void *ctx, const char *device, int64_t seq, const unsigned char hash[32],
+                      const char *json);
+
+    int (*row_get)(void *ctx, int tbl, const char *id, fsy_srow *out); /* exists=false if none */
+    int (*row_put)(void *ctx, const fsy_srow *row);
+    int (*rows_of_customer)(void *ctx, const char *customer_id, fsy_row_cb cb, void *userdata);
+
+    int (*log_append)(void *ctx, fsy_logrec *rec); /* assigns rec->q */
+    /* Entries with q > after that every reader may see, in q order, at most limit. */
+    int (*log_read)(void *ctx, int64_t after, int limit, fsy_log_cb cb, void *userdata);
+    int64_t (*log_max)(void *ctx);
+
+    int (*conflict_put)(void *ctx, const fsy_conflict *c);
+    int (*event_put)(void *ctx, const char *kind, const char *device, const char *detail,
+                     int64_t at_ms);
+} fsy_store_ops;
+
+extern const fsy_store_ops fsy_store_sqlite;
+
+void fsy_srow_init(fsy_srow *r);
+void fsy_srow_clear(fsy_srow *r);
+
+#endif

@@ -1,0 +1,214 @@
+/*
+ * pull.c — serving a device the change log after its cursor, filtered to its
+ * scope (docs/protocol.md, "Pull").
+ *
+ * Visibility is judged on the row as it is now. Whenever a row's visibility can
+ * change (a customer moves territory, a note's info_level changes) push.c logs a
+ * scope entry with the old attributes; here that entry becomes, per device,
+ * a "gone" notice (was visible, is not), a whole-row snapshot with each field's
+ * own version (was not, is now), or nothing. A customer takes its contacts,
+ * visits and notes along. So a device never receives a row outside its scope
+ * (DESIGN §8.4), and a row entering it arrives whole.
+ */
+#include "sync.h"
+#include "fieldsync.h"
+#include "hlc.h"
+#include "schema.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pull_ctx {
+    fsy_sync *s;
+    const fsy_user *u;
+    cJSON *changes;
+    int emitted;
+    int limit;
+    size_t bytes;
+    int64_t upto;
+    bool full;
+    int rc;
+    const fsy_logrec *rec; /* the scope entry being expanded */
+} pull_ctx;
+
+static void emit(pull_ctx *p, cJSON *c, size_t approx_bytes)
+{
+    cJSON_AddItemToArray(p->changes, c);
+    p->emitted++;
+    p->bytes += approx_bytes;
+}
+
+static void emit_gone(pull_ctx *p, int64_t q, const fsy_srow *row)
+{
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "q", (double)q);
+    cJSON_AddStringToObject(c, "t", fsy__schema_table_at(row->tbl)->name);
+    cJSON_AddStringToObject(c, "id", row->id);
+    cJSON_AddTrueToObject(c, "gone");
+    emit(p, c, 80);
+}
+
+static void emit_snapshot(pull_ctx *p, int64_t q, const fsy_srow *row)
+{
+    cJSON *c = cJSON_CreateObject(), *vs = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "q", (double)q);
+    cJSON_AddStringToObject(c, "t", fsy__schema_table_at(row->tbl)->name);
+    cJSON_AddStringToObject(c, "id", row->id);
+    cJSON_AddItemToObject(c, "f", cJSON_Duplicate(row->vals, true));
+    for (const cJSON *m = row->meta->child; m; m = m->next)
+        if (cJSON_IsArray(m))
+            cJSON_AddNumberToObject(vs, m->string, cJSON_GetArrayItem(m, 0)->valuedouble);
+    cJSON_AddItemToObject(c, "vs", vs);
+    emit(p, c, 600);
+}
+
+/* A scope move: compare visibility under the old attributes with the current. */
+static int scope_one(pull_ctx *p, const fsy_srow *row, const char *old_territory, int old_level)
+{
+    fsy_srow old = *row; /* shallow copy: only scope columns differ */
+    snprintf(old.territory, sizeof(old.territory), "%s", old_territory);
+    old.info_level = old_level;
+    bool was = fsy_sync_visible(p->u, &old), now = fsy_sync_visible(p->u, row);
+    if (was && !now)
+        emit_gone(p, p->rec->q, row);
+    else if (!was && now)
+        emit_snapshot(p, p->rec->q, row);
+    return 0;
+}
+
+static int scope_child(const fsy_srow *child, void *ud)
+{
+    pull_ctx *p = ud;
+    return scope_one(p, child, p->rec->old_territory, child->info_level);
+}
+
+static int on_entry(const fsy_logrec *rec, void *ud)
+{
+    pull_ctx *p = ud;
+    fsy_sync *s = p->s;
+    if (p->emitted >= p->limit || p->bytes >= s->lim.pull_max_bytes) {
+        p->full = true;
+        return 1; /* stop: the rest comes in the next pull */
+    }
+    fsy_srow row;
+    fsy_srow_init(&row);
+    int rc = s->ops->row_get(s->store, rec->tbl, rec->id, &row);
+    if (rc != FSY_OK) {
+        p->rc = rc;
+        return 1;
+    }
+    if (!row.exists) {
+        /* nothing to send */
+    } else if (rec->kind == 'c') {
+        if (fsy_sync_visible(p->u, &row)) {
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddNumberToObject(c, "q", (double)rec->q);
+            cJSON_AddStringToObject(c, "t", fsy__schema_table_at(rec->tbl)->name);
+            cJSON_AddStringToObject(c, "id", rec->id);
+            cJSON *f = rec->fields ? cJSON_Parse(rec->fields) : NULL;
+            cJSON_AddItemToObject(c, "f", f ? f : cJSON_CreateObject());
+            cJSON_AddStringToObject(c, "h", rec->hlc);
+            cJSON_AddStringToObject(c, "by", rec->user);
+            emit(p, c, 100 + (rec->fields ? strlen(rec->fields) : 0));
+        }
+    } else if (rec->kind == 's') {
+        cJSON *old = rec->fields ? cJSON_Parse(rec->fields) : NULL;
+        const cJSON *il = cJSON_GetObjectItemCaseSensitive(old, "info_level");
+        int old_level = cJSON_IsNumber(il) ? (int)il->valuedouble : row.info_level;
+        cJSON_Delete(old);
+        p->rec = rec;
+        scope_one(p, &row, rec->old_territory, old_level);
+        if (rec->tbl == 0 &&
+            (rc = s->ops->rows_of_customer(s->store, rec->id, scope_child, p)) != FSY_OK) {
+            p->rc = rc;
+            fsy_srow_clear(&row);
+            return 1;
+        }
+    }
+    fsy_srow_clear(&row);
+    p->upto = rec->q;
+    return 0;
+}
+
+int fsy_sync_pull(fsy_sync *s, fsy_device *dev, const fsy_user *u, int64_t after, int limit,
+                  int64_t device_time_ms, char **out, fsy_api_error *err)
+{
+    pull_ctx p;
+    cJSON *doc = NULL;
+    int rc;
+    *out = NULL;
+    if (after < 0) {
+        err->http = 400;
+        err->code = "bad_cursor";
+        snprintf(err->message, sizeof(err->message), "\"after\" must be 0 or a sequence number");
+        return FSY_EINVAL;
+    }
+    if (limit <= 0)
+        limit = s->lim.pull_default;
+    if (limit > s->lim.pull_max)
+        limit = s->lim.pull_max;
+    memset(&p, 0, sizeof(p));
+    p.s = s;
+    p.u = u;
+    p.limit = limit;
+    p.upto = after;
+    doc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(doc, "schema", FSY_SCHEMA_VERSION);
+    p.changes = cJSON_CreateArray();
+
+    if ((rc = s->ops->begin(s->store)) != FSY_OK)
+        goto store_fail;
+    /* Scan in chunks: entries outside the scope are skipped but still advance upto. */
+    int64_t scanned_from = after;
+    for (int round = 0; round < 64 && !p.full && !p.rc; round++) {
+        int64_t before = p.upto;
+        rc = s->ops->log_read(s->store, scanned_from, limit, on_entry, &p);
+        if (rc != FSY_OK && rc != 1)
+            break;
+        rc = FSY_OK;
+        if (p.upto == before)
+            break; /* end of the log */
+        scanned_from = p.upto;
+    }
+    if (p.rc)
+        rc = p.rc;
+    if (rc != FSY_OK)
+        goto store_fail_tx;
+    bool more = p.full || s->ops->log_max(s->store) > p.upto;
+    /* `after` is what the device confirms it has applied. */
+    if (after > dev->cursor)
+        dev->cursor = after;
+    dev->last_sync_ms = s->now_ms();
+    if (device_time_ms > 0)
+        dev->skew_ms = device_time_ms - dev->last_sync_ms;
+    if ((rc = s->ops->device_put(s->store, dev)) != FSY_OK ||
+        (rc = s->ops->commit(s->store)) != FSY_OK)
+        goto store_fail_tx;
+
+    char hx[FSY_HLC_TEXT_LEN + 1];
+    fsy__hlc_format(fsy__hlc_make(dev->last_sync_ms, 0), hx);
+    cJSON_AddNumberToObject(doc, "upto", (double)p.upto);
+    cJSON_AddBoolToObject(doc, "more", more);
+    cJSON_AddStringToObject(doc, "hlc", hx);
+    cJSON_AddItemToObject(doc, "changes", p.changes);
+    p.changes = NULL;
+    *out = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    if (!*out) {
+        err->http = 500;
+        err->code = "out_of_memory";
+        snprintf(err->message, sizeof(err->message), "out of memory");
+        return FSY_ENOMEM;
+    }
+    return FSY_OK;
+store_fail_tx:
+    s->ops->rollback(s->store);
+store_fail:
+    err->http = rc == FSY_EBUSY ? 503 : 500;
+    err->code = rc == FSY_EBUSY ? "store_busy" : "store_error";
+    snprintf(err->message, sizeof(err->message), "%s", s->ops->errmsg(s->store));
+    cJSON_Delete(p.changes);
+    cJSON_Delete(doc);
+    return rc;
+}
