@@ -10,11 +10,11 @@ echo "== format check"
 git ls-files '*.c' '*.h' '*.cpp' | xargs clang-format --dry-run --Werror
 
 echo "== gcc build"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFIELDSYNC_TESTS=ON >/dev/null
 ninja -C build
 echo "== clang ASan+UBSan build"
 CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
-    -DFIELDSYNC_SANITIZE=address,undefined >/dev/null
+    -DFIELDSYNC_SANITIZE=address,undefined -DFIELDSYNC_TESTS=ON >/dev/null
 ninja -C build-asan
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
