@@ -276,6 +276,10 @@ static int cmd_serve(const char *dir)
         fclose(pf);
     }
     rc = fsy__net_server_run(s);
+    /* Back to the default handlers before the server goes away, so a late signal
+     * cannot reach a freed server. */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
     g_server = NULL;
     if (rc != FSY_OK)
         logline("stopped with an error: %s", fsy__net_server_errmsg(s));

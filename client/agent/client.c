@@ -16,6 +16,7 @@
 #define PULL_BATCH 2000
 #define MAX_ROUNDS 100000
 
+static void msg(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void msg(char *out, size_t n, const char *fmt, ...)
 {
     va_list ap;

@@ -53,6 +53,7 @@ enum {
     FSY_STMT_J_PENDING_FOR_ROW,
     FSY_STMT_J_GET,
     FSY_STMT_J_DELETE,
+    FSY_STMT_DATA_VERSION,
     FSY_STMT_COUNT
 };
 
@@ -68,12 +69,13 @@ struct fsy_replica {
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     bool drbg_ready;
-    int64_t hlc;         /* last issued or received hybrid clock */
-    int64_t next_seq;    /* next client_seq */
-    int64_t frozen_upto; /* entries <= this were exported: never rewritten */
-    int64_t n_pending;   /* pending journal entries (fast path for pulls) */
-    char device_id[64];  /* "" until enrolled */
-    char user[128];      /* "" until enrolled */
+    int64_t hlc;          /* last issued or received hybrid clock */
+    int64_t next_seq;     /* next client_seq */
+    int64_t frozen_upto;  /* entries <= this were exported: never rewritten */
+    int64_t n_pending;    /* pending journal entries (fast path for pulls) */
+    int64_t data_version; /* PRAGMA data_version when the fields above were read */
+    char device_id[64];   /* "" until enrolled */
+    char user[128];       /* "" until enrolled */
 };
 
 /* Error messages: set once, where the problem was found. */

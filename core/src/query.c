@@ -233,12 +233,14 @@ int fsy_query_visits(fsy_replica *r, const char *customer_id, const char *from, 
     return rc;
 }
 
+static int count(fsy_replica *r, const char *sql, int64_t *out);
+
 int fsy_pending_count(fsy_replica *r, int64_t *out)
 {
     FSY_CHECK_ARG(r && r->db && out);
     fsy__err_clear(r);
-    *out = r->n_pending;
-    return FSY_OK;
+    /* From the file, not from memory: another handle (the agent) may have synced. */
+    return count(r, "SELECT count(*) FROM fsy_journal WHERE state = 0", out);
 }
 
 static int count(fsy_replica *r, const char *sql, int64_t *out)
@@ -255,7 +257,7 @@ static int count(fsy_replica *r, const char *sql, int64_t *out)
 int fsy_sync_status(fsy_replica *r, char **out)
 {
     fsy_buf b = {0};
-    int64_t cursor = 0, parked = 0, conflicts = 0, last_sync = 0, last_attempt = 0;
+    int64_t cursor = 0, parked = 0, conflicts = 0, last_sync = 0, last_attempt = 0, pending = 0;
     char *err = NULL;
     int rc;
     FSY_CHECK_ARG(r && r->db && out);
@@ -265,6 +267,7 @@ int fsy_sync_status(fsy_replica *r, char **out)
         (rc = fsy__meta_get_int(r, "fsy.last_sync_ms", &last_sync)) != FSY_OK ||
         (rc = fsy__meta_get_int(r, "fsy.last_attempt_ms", &last_attempt)) != FSY_OK ||
         (rc = count(r, "SELECT count(*) FROM fsy_journal WHERE state = 1", &parked)) != FSY_OK ||
+        (rc = count(r, "SELECT count(*) FROM fsy_journal WHERE state = 0", &pending)) != FSY_OK ||
         (rc = count(r, "SELECT count(*) FROM fsy_conflicts", &conflicts)) != FSY_OK)
         return rc;
     rc = fsy__meta_get_text(r, "fsy.last_error", &err);
@@ -273,8 +276,8 @@ int fsy_sync_status(fsy_replica *r, char **out)
     fsy__buf_printf(&b,
                     "{\"cursor\":%lld,\"pending\":%lld,\"parked\":%lld,\"conflicts\":%lld,"
                     "\"last_sync_ms\":%lld,\"last_attempt_ms\":%lld,\"last_error\":",
-                    (long long)cursor, (long long)r->n_pending, (long long)parked,
-                    (long long)conflicts, (long long)last_sync, (long long)last_attempt);
+                    (long long)cursor, (long long)pending, (long long)parked, (long long)conflicts,
+                    (long long)last_sync, (long long)last_attempt);
     if (err && err[0])
         fsy__buf_json_string(&b, err);
     else

@@ -83,6 +83,7 @@ static const char *const stmt_sql[FSY_STMT_COUNT] = {
     [FSY_STMT_J_GET] = "SELECT tbl, id, op, hlc, fields, bases, hlcs, state FROM fsy_journal"
                        " WHERE seq = ?1",
     [FSY_STMT_J_DELETE] = "DELETE FROM fsy_journal WHERE seq = ?1",
+    [FSY_STMT_DATA_VERSION] = "PRAGMA data_version",
 };
 
 int fsy_replica_new(fsy_replica **out)
@@ -163,9 +164,41 @@ static int step_done(fsy_replica *r, int which, const char *what)
     return s == SQLITE_DONE ? FSY_OK : fsy__sqlerr(r, s, what);
 }
 
+static int data_version(fsy_replica *r, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = fsy__stmt(r, FSY_STMT_DATA_VERSION, &st);
+    if (rc != FSY_OK)
+        return rc;
+    int s = sqlite3_step(st);
+    *out = s == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    fsy__stmt_release(st);
+    return s == SQLITE_ROW ? FSY_OK : fsy__sqlerr(r, s, "reading the data version");
+}
+
+/*
+ * Another handle (another thread, the CLI next to the agent) may have written
+ * since we last looked: next_seq, the clock and the pending count kept in
+ * memory would then be stale, and a stale next_seq would reuse a client_seq the
+ * server already applied. So every write transaction starts by checking
+ * PRAGMA data_version, which changes exactly when another connection commits.
+ */
 int fsy__tx_begin(fsy_replica *r)
 {
-    return step_done(r, FSY_STMT_BEGIN, "starting a transaction");
+    int64_t v;
+    int rc = step_done(r, FSY_STMT_BEGIN, "starting a transaction");
+    if (rc != FSY_OK)
+        return rc;
+    if ((rc = data_version(r, &v)) == FSY_OK && v != r->data_version) {
+        char keep[FSY_ERRMSG_LEN];
+        memcpy(keep, r->errmsg, sizeof(keep));
+        rc = fsy__replica_reload_state(r);
+        if (rc == FSY_OK)
+            memcpy(r->errmsg, keep, sizeof(keep));
+    }
+    if (rc != FSY_OK)
+        fsy__tx_rollback(r);
+    return rc;
 }
 
 int fsy__tx_commit(fsy_replica *r)
@@ -301,6 +334,8 @@ int fsy__replica_reload_state(fsy_replica *r)
 {
     int64_t v, floor_seq, floor_hlc;
     int rc;
+    if ((rc = data_version(r, &r->data_version)) != FSY_OK)
+        return rc;
     if ((rc = fsy__meta_get_int(r, "fsy.seq_floor", &floor_seq)) != FSY_OK ||
         (rc = scalar_int(r, "SELECT max(seq) FROM fsy_journal", &v)) != FSY_OK)
         return rc;
@@ -362,7 +397,8 @@ static int migrate(fsy_replica *r, int target)
     if (have == target)
         return FSY_OK;
 
-    if ((rc = fsy__tx_begin(r)) != FSY_OK)
+    /* Not fsy__tx_begin: there is no replica state to reload before the tables exist. */
+    if ((rc = step_done(r, FSY_STMT_BEGIN, "starting a transaction")) != FSY_OK)
         return rc;
     for (int64_t v = have + 1; v <= target; v++) {
         rc = fsy__exec(r, migrations[v - 1]);

@@ -88,6 +88,8 @@ void fsy_api_free(fsy_api *api)
 }
 
 static void error(fsy_http_response *resp, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void error(fsy_http_response *resp, int status, const char *code, const char *fmt, ...)
 {
     char msg[300];
     va_list ap;
@@ -321,6 +323,7 @@ typedef struct tbuf {
     size_t len, cap;
 } tbuf;
 
+static void tb_printf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tb_printf(tbuf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -53,6 +53,7 @@ static const char schema_sql[] =
     " device TEXT, detail TEXT, at_ms INTEGER NOT NULL);"
     "PRAGMA user_version = 1;";
 
+static int fail(sq *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(sq *s, int code, const char *fmt, ...)
 {
     va_list ap;

@@ -35,6 +35,8 @@ int64_t fsy_sync_wall_ms(void)
 }
 
 static int api_err(fsy_api_error *e, int http, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int api_err(fsy_api_error *e, int http, const char *code, const char *fmt, ...)
 {
     va_list ap;
     e->http = http;
@@ -155,6 +157,8 @@ typedef struct push_ctx {
     fsy_api_error *err;
 } push_ctx;
 
+static cJSON *rejected(push_ctx *p, int64_t seq, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static cJSON *rejected(push_ctx *p, int64_t seq, const char *code, const char *fmt, ...)
 {
     char msg[300];
@@ -446,6 +450,30 @@ static cJSON *merge_change(push_ctx *p, const cJSON *ch, int *rc_out)
                 rejected(p, seq, "out_of_scope", "%s %s would be outside %s's scope (territory %s)",
                          t->name, id, p->u->name, row.territory);
             goto done;
+        }
+        if (p->u->role == FSY_ROLE_REP && creating) {
+            /* Own records stay visible, but naming oneself owner or author must not
+             * widen the scope: a rep creates customers in their territory only, and
+             * children only under a customer they can see. */
+            bool in_scope = false;
+            if (t->index == 0) {
+                in_scope = strcmp(row.territory, p->u->territory) == 0;
+            } else {
+                fsy_srow cust;
+                fsy_srow_init(&cust);
+                rc = s->ops->row_get(s->store, 0, row.customer_id, &cust);
+                in_scope = rc == FSY_OK && cust.exists && fsy_sync_visible(p->u, &cust);
+                fsy_srow_clear(&cust);
+                if (rc != FSY_OK) {
+                    *rc_out = rc;
+                    goto done;
+                }
+            }
+            if (!in_scope) {
+                res = rejected(p, seq, "out_of_scope", "%s %s is in territory %s; %s works %s",
+                               t->name, id, row.territory, p->u->name, p->u->territory);
+                goto done;
+            }
         }
         char *ftext = print_json(written);
         fsy_logrec rec;

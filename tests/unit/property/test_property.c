@@ -25,7 +25,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 
-#define N_DEV 2
+#define N_DEV    2
 #define MAX_ROWS 4000
 
 static uint64_t rng;
@@ -48,11 +48,11 @@ typedef struct server {
     srow rows[MAX_ROWS];
     int n_rows;
     int64_t seq;
-    cJSON *log;                   /* array of {"q","t","id","f","vs"?, "only"?, "gone"?} */
-    int64_t hwm[N_DEV];           /* highest applied client_seq per device */
-    cJSON *results[N_DEV];        /* object: "s" -> stored result (exactly-once replies) */
-    cJSON *accepted_values;       /* array of {"t","id","f","v"} every value ever written */
-    cJSON *conflict_values;       /* array of {"t","id","f","v"} values kept in conflicts */
+    cJSON *log;             /* array of {"q","t","id","f","vs"?, "only"?, "gone"?} */
+    int64_t hwm[N_DEV];     /* highest applied client_seq per device */
+    cJSON *results[N_DEV];  /* object: "s" -> stored result (exactly-once replies) */
+    cJSON *accepted_values; /* array of {"t","id","f","v"} every value ever written */
+    cJSON *conflict_values; /* array of {"t","id","f","v"} values kept in conflicts */
     int n_conflicts, n_rejects, n_clean;
 } server;
 
@@ -438,8 +438,8 @@ static void op_insert(device *dv)
     ASSERT_OK(dv->r, fsy_replica_get(dv->r, table, id, &row));
     cJSON *full = cJSON_Parse(row), *g = cJSON_CreateObject();
     for (cJSON *v = f->child; v; v = v->next)
-        cJSON_AddItemToObject(g, v->string,
-                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(full, v->string), 1));
+        cJSON_AddItemToObject(
+            g, v->string, cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(full, v->string), 1));
     note_typed(dv, table, id, g);
     cJSON_Delete(g);
     cJSON_Delete(full);
@@ -613,6 +613,11 @@ static void op_parked(device *dv)
     if (n > 0) {
         cJSON *e = cJSON_GetArrayItem(arr, rnd(n));
         int64_t seq = (int64_t)jnum(e, "seq");
+        if (getenv("FSY_TEST_TRACE")) {
+            char *t = cJSON_PrintUnformatted(arr);
+            fprintf(stderr, "parked: %s (picked %lld)\n", t, (long long)seq);
+            free(t);
+        }
         if (rnd(2)) {
             int rc = fsy_parked_retry(dv->r, seq);
             ASSERT_TRUE(rc == FSY_OK || rc == FSY_ENOTFOUND);
@@ -754,8 +759,8 @@ static void check_view(device *dv, int step)
                     if (strcmp(v->string, "id") == 0)
                         continue;
                     if (!same_value(v, cJSON_GetObjectItemCaseSensitive(expect, v->string)))
-                        FSY_FAIL("P1 step %d: %s %s field %s differs from confirmed+pending",
-                                 step, tables[ti], id, v->string);
+                        FSY_FAIL("P1 step %d: %s %s field %s differs from confirmed+pending", step,
+                                 tables[ti], id, v->string);
                 }
                 for (cJSON *v = expect->child; v; v = v->next)
                     if (strcmp(v->string, "_deleted") != 0 &&
@@ -870,14 +875,15 @@ static void check_convergence(void)
             visible++;
         }
         int64_t n = 0;
-        cJSON *c = read_row(dv->ro, "SELECT (SELECT count(*) FROM customers) + (SELECT count(*)"
-                                    " FROM visits) AS n WHERE ?1 IS NOT NULL",
+        cJSON *c = read_row(dv->ro,
+                            "SELECT (SELECT count(*) FROM customers) + (SELECT count(*)"
+                            " FROM visits) AS n WHERE ?1 IS NOT NULL",
                             "x", NULL);
         n = (int64_t)jnum(c, "n");
         cJSON_Delete(c);
         if (n != visible)
-            FSY_FAIL("convergence: %s shows %lld rows, its scope has %d", dev_name[d],
-                     (long long)n, visible);
+            FSY_FAIL("convergence: %s shows %lld rows, its scope has %d", dev_name[d], (long long)n,
+                     visible);
         int64_t pending;
         ASSERT_OK(dv->r, fsy_pending_count(dv->r, &pending));
         ASSERT_EQ(pending, 0);
@@ -907,6 +913,8 @@ int main(void)
         int d = rnd(N_DEV);
         device *dv = &D[d];
         int op = rnd(100);
+        if (getenv("FSY_TEST_TRACE"))
+            fprintf(stderr, "step %d dev %d op %d\n", step, d, op);
         if (op < 14)
             op_insert(dv);
         else if (op < 40)

@@ -1,0 +1,136 @@
+/*
+ * gzip.c — zlib glue for Content-Encoding: gzip. Inflation writes into a capped
+ * fsy__buf in slices, so memory tracks the output actually produced and stops at the
+ * cap (decompression bombs cost at most the cap). Concatenated gzip members are one
+ * stream, as RFC 1952 allows.
+ */
+#include "gzip.h"
+
+#include "fieldsync.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Output is produced in slices of at most this size, so the buffer grows gradually. */
+#define INFLATE_SLICE 65536
+
+int fsy__gzip_inflate_init(fsy__gzip_inflater *g, size_t max_out)
+{
+    memset(g, 0, sizeof(*g));
+    /* 16 + MAX_WBITS: gzip wrapper only; a raw or zlib stream is a client error. */
+    if (inflateInit2(&g->z, 16 + MAX_WBITS) != Z_OK)
+        return FSY_ENOMEM;
+    g->is_init = true;
+    g->max_out = max_out;
+    return FSY_OK;
+}
+
+int fsy__gzip_inflate_feed(fsy__gzip_inflater *g, fsy__buf *out, const void *in, size_t len)
+{
+    int rc;
+
+    if (!g->is_init || len > UINT_MAX)
+        return FSY_EINVAL;
+    g->z.next_in = (Bytef *)(uintptr_t)in; /* zlib's API is not const-correct */
+    g->z.avail_in = (uInt)len;             /* callers feed at most one read buffer */
+    while (g->z.avail_in > 0) {
+        size_t room;
+        int zr;
+
+        if (g->is_member_end) {
+            /* Another member follows: it must be a whole gzip stream of its own. */
+            if (inflateReset(&g->z) != Z_OK)
+                return FSY_ERROR;
+            g->is_member_end = false;
+        }
+        /* Ask for one byte more than the cap allows so "exactly max_out" is accepted
+         * while "max_out + 1" is detected without inflating any further. */
+        rc = fsy__buf_reserve(out, 1, g->max_out + 1);
+        if (rc == FSY_ETOOBIG)
+            return FSY_ETOOBIG;
+        if (rc != FSY_OK)
+            return rc;
+        room = g->max_out + 1 - out->len;
+        if (room > INFLATE_SLICE)
+            room = INFLATE_SLICE;
+        rc = fsy__buf_reserve(out, room, g->max_out + 1);
+        if (rc != FSY_OK)
+            return rc;
+        g->z.next_out = (Bytef *)out->data + out->len;
+        g->z.avail_out = (uInt)room;
+        zr = inflate(&g->z, Z_NO_FLUSH);
+        out->len += room - g->z.avail_out;
+        out->data[out->len] = '\0';
+        if (out->len > g->max_out)
+            return FSY_ETOOBIG;
+        if (zr == Z_STREAM_END) {
+            g->is_member_end = true;
+            continue;
+        }
+        if (zr == Z_MEM_ERROR)
+            return FSY_ENOMEM;
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return FSY_EINVAL;
+        if (zr == Z_BUF_ERROR && g->z.avail_out > 0 && g->z.avail_in > 0)
+            return FSY_EINVAL; /* no progress possible with input and room: corrupt */
+    }
+    return FSY_OK;
+}
+
+bool fsy__gzip_inflate_is_complete(const fsy__gzip_inflater *g)
+{
+    return g->is_init && g->is_member_end;
+}
+
+void fsy__gzip_inflate_free(fsy__gzip_inflater *g)
+{
+    if (!g)
+        return;
+    if (g->is_init)
+        inflateEnd(&g->z);
+    g->is_init = false;
+    g->is_member_end = false;
+}
+
+int fsy__gzip_compress(char **out, size_t *out_len, const void *in, size_t len, int level)
+{
+    z_stream z;
+    char *dst = NULL;
+    size_t cap;
+    int rc = FSY_ERROR;
+    int zr;
+
+    *out = NULL;
+    *out_len = 0;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return FSY_ENOMEM;
+    if (len > UINT_MAX / 2) {
+        rc = FSY_ERROR; /* response bodies are far below 4 GiB; refuse rather than split */
+        goto done;
+    }
+    cap = deflateBound(&z, (uLong)len);
+    dst = malloc(cap);
+    if (!dst) {
+        rc = FSY_ENOMEM;
+        goto done;
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)dst;
+    z.avail_out = (uInt)cap;
+    zr = deflate(&z, Z_FINISH);
+    if (zr != Z_STREAM_END)
+        goto done; /* cannot happen with deflateBound room, but never send a torn body */
+    *out = dst;
+    *out_len = cap - z.avail_out;
+    dst = NULL;
+    rc = FSY_OK;
+
+done:
+    deflateEnd(&z);
+    free(dst);
+    return rc;
+}
