@@ -84,6 +84,17 @@ static const char *const stmt_sql[FSY_STMT_COUNT] = {
                        " WHERE seq = ?1",
     [FSY_STMT_J_DELETE] = "DELETE FROM fsy_journal WHERE seq = ?1",
     [FSY_STMT_DATA_VERSION] = "PRAGMA data_version",
+    [FSY_STMT_CUSTOMER_EXISTS] = "SELECT 1 FROM customers WHERE id = ?1",
+    [FSY_STMT_VISIT_EXISTS] = "SELECT 1 FROM visits WHERE id = ?1",
+    [FSY_STMT_J_PARK] = "UPDATE fsy_journal SET state = 1, code = ?2, reason = ?3 WHERE seq = ?1",
+    [FSY_STMT_J_SET_BASES] = "UPDATE fsy_journal SET bases = ?2 WHERE seq = ?1",
+    [FSY_STMT_J_LATER_FOR_ROW] = "SELECT seq, fields, bases FROM fsy_journal WHERE tbl = ?1"
+                                 " AND id = ?2 AND state = 0 AND seq > ?3 ORDER BY seq",
+    [FSY_STMT_CONFLICT_INSERT] = "INSERT INTO fsy_conflicts(tbl, row_id, field, mine, theirs,"
+                                 " their_user, their_device, winner, server_seq, at_ms)"
+                                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [FSY_STMT_J_OTHERS_FOR_ROW] = "SELECT 1 FROM fsy_journal WHERE tbl = ?1 AND id = ?2"
+                                  " AND state = 0 AND seq != ?3 LIMIT 1",
 };
 
 int fsy_replica_new(fsy_replica **out)

@@ -102,10 +102,22 @@ int fsy_push_export(fsy_replica *r, int max_changes, size_t max_bytes, char **ou
     st = NULL;
     if (n == 0)
         goto done;
-    /* Freeze what was exported (S3): later edits of these rows become new entries. */
+    /* Freeze what was exported (S3): later edits of these rows become new entries.
+     * Everything pending now is frozen at once, not just this batch, so the
+     * following batches of the same sync need no write and no fsync of their own;
+     * an entry frozen early only misses compaction until it is sent. */
     if (last_seq > r->frozen_upto) {
-        if ((rc = fsy__meta_set_int(r, "fsy.frozen_upto", last_seq)) != FSY_OK)
+        int64_t head = 0;
+        sqlite3_stmt *mx = NULL;
+        s = sqlite3_prepare_v2(r->db, "SELECT max(seq) FROM fsy_journal", -1, &mx, NULL);
+        if (s == SQLITE_OK && sqlite3_step(mx) == SQLITE_ROW)
+            head = sqlite3_column_int64(mx, 0);
+        sqlite3_finalize(mx);
+        if (head < last_seq)
+            head = last_seq;
+        if ((rc = fsy__meta_set_int(r, "fsy.frozen_upto", head)) != FSY_OK)
             goto done;
+        last_seq = head;
     }
     fsy__buf_puts(&b, "]}");
     if (b.failed) {
@@ -243,15 +255,9 @@ static int record_conflict(fsy_replica *r, const fsy_table *t, const char *id, c
     char *pm = mine ? fsy__json_print(mine) : NULL;
     char *pt = fsy__json_print(cJSON_GetObjectItemCaseSensitive(cf, "theirs"));
     int rc = FSY_OK;
-    int s = sqlite3_prepare_v2(r->db,
-                               "INSERT INTO fsy_conflicts(tbl, row_id, field, mine, theirs,"
-                               " their_user, their_device, winner, server_seq, at_ms)"
-                               " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                               -1, &st, NULL);
-    if (s != SQLITE_OK) {
-        rc = fsy__sqlerr(r, s, "recording a conflict");
+    int s;
+    if ((rc = fsy__stmt(r, FSY_STMT_CONFLICT_INSERT, &st)) != FSY_OK)
         goto done;
-    }
     sqlite3_bind_int(st, 1, t->index);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, str_item(cf, "f"), -1, SQLITE_STATIC);
@@ -270,7 +276,7 @@ static int record_conflict(fsy_replica *r, const fsy_table *t, const char *id, c
     if (s != SQLITE_DONE)
         rc = fsy__sqlerr(r, s, "recording a conflict");
 done:
-    sqlite3_finalize(st);
+    fsy__stmt_release(st);
     free(pm);
     free(pt);
     return rc;
@@ -290,17 +296,9 @@ static int rebase_later(fsy_replica *r, const fsy_table *t, const char *id, cons
     int rc = FSY_OK, s;
     if (!won->child)
         return FSY_OK;
-    s = sqlite3_prepare_v2(r->db,
-                           "SELECT seq, fields, bases FROM fsy_journal WHERE tbl = ?1 AND id = ?2"
-                           " AND state = 0 AND seq > ?3 ORDER BY seq",
-                           -1, &sel, NULL);
-    if (s == SQLITE_OK)
-        s = sqlite3_prepare_v2(r->db, "UPDATE fsy_journal SET bases = ?2 WHERE seq = ?1", -1, &upd,
-                               NULL);
-    if (s != SQLITE_OK) {
-        rc = fsy__sqlerr(r, s, "rebasing pending edits");
+    if ((rc = fsy__stmt(r, FSY_STMT_J_LATER_FOR_ROW, &sel)) != FSY_OK ||
+        (rc = fsy__stmt(r, FSY_STMT_J_SET_BASES, &upd)) != FSY_OK)
         goto done;
-    }
     sqlite3_bind_int(sel, 1, t->index);
     sqlite3_bind_text(sel, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(sel, 3, r->frozen_upto);
@@ -345,18 +343,43 @@ static int rebase_later(fsy_replica *r, const fsy_table *t, const char *id, cons
     if (s != SQLITE_DONE)
         rc = fsy__sqlerr(r, s, "rebasing pending edits");
 done:
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
+    fsy__stmt_release(sel);
+    fsy__stmt_release(upd);
     cJSON_Delete(fields);
     cJSON_Delete(bases);
     free(pb);
     return rc;
 }
 
+/* Whether other pending entries of the row exist besides `seq`. */
+static int others_pending(fsy_replica *r, const fsy_table *t, const char *id, int64_t seq,
+                          bool *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = fsy__stmt(r, FSY_STMT_J_OTHERS_FOR_ROW, &st);
+    if (rc != FSY_OK)
+        return rc;
+    sqlite3_bind_int(st, 1, t->index);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, seq);
+    int s = sqlite3_step(st);
+    fsy__stmt_release(st);
+    *out = s == SQLITE_ROW;
+    return s == SQLITE_ROW || s == SQLITE_DONE ? FSY_OK : fsy__sqlerr(r, s, "reading the journal");
+}
+
+/*
+ * view_ok_out: whether the view already equals the new confirmed state once the
+ * entry leaves the journal (S1 without a recompute): every field took our value,
+ * nothing was lost, the row is live and no other edit of it is pending. That is
+ * the common case, and skipping the recompute halves the cost of an ack.
+ */
 static int apply_accepted(fsy_replica *r, const fsy_table *t, const char *id, int64_t seq,
-                          const cJSON *fields, const cJSON *res)
+                          const cJSON *fields, const cJSON *res, bool *view_ok_out)
 {
     fsy_confirmed c = {0};
+    bool all_applied = true, others = true;
+    *view_ok_out = false;
     cJSON *won = cJSON_CreateObject();
     int64_t v = (int64_t)cJSON_GetObjectItemCaseSensitive(res, "v")->valuedouble;
     const cJSON *conflicts = cJSON_GetObjectItemCaseSensitive(res, "c");
@@ -388,6 +411,7 @@ static int apply_accepted(fsy_replica *r, const fsy_table *t, const char *id, in
         int ok = lost ? set_ver(&c, f->string, cJSON_GetObjectItemCaseSensitive(lost, "theirs"),
                                 (int64_t)cJSON_GetObjectItemCaseSensitive(lost, "ver")->valuedouble)
                       : set_ver(&c, f->string, f, v);
+        all_applied &= ok == 1 && !lost;
         if (ok < 0 || (!lost && !cJSON_AddTrueToObject(won, f->string))) {
             rc = fsy__err(r, FSY_ENOMEM, "out of memory");
             goto done;
@@ -407,8 +431,11 @@ static int apply_accepted(fsy_replica *r, const fsy_table *t, const char *id, in
     derive_state(&c);
     if ((rc = fsy__confirmed_store(r, t, id, &c)) != FSY_OK)
         goto done;
-    if (v > 0 && (rc = rebase_later(r, t, id, won, v)) != FSY_OK)
+    if ((rc = others_pending(r, t, id, seq, &others)) != FSY_OK)
         goto done;
+    if (others && v > 0 && (rc = rebase_later(r, t, id, won, v)) != FSY_OK)
+        goto done;
+    *view_ok_out = all_applied && !others && c.state == FSY_ROW_LIVE;
 recompute:
     (void)seq; /* the caller recomputes the view once the entry has left the journal */
 done:
@@ -447,7 +474,8 @@ static int apply_result(fsy_replica *r, const cJSON *res)
     }
 
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "ok"))) {
-        if ((rc = apply_accepted(r, t, id, seq, fields, res)) != FSY_OK)
+        bool view_ok = false;
+        if ((rc = apply_accepted(r, t, id, seq, fields, res, &view_ok)) != FSY_OK)
             goto done;
         if ((rc = fsy__stmt(r, FSY_STMT_J_DELETE, &st)) != FSY_OK)
             goto done;
@@ -459,21 +487,17 @@ static int apply_result(fsy_replica *r, const cJSON *res)
             goto done;
         }
         r->n_pending--;
-        /* The entry left the journal before the recompute ran: redo it without it. */
-        rc = fsy__row_recompute(r, t, id);
+        if (!view_ok)
+            rc = fsy__row_recompute(r, t, id);
     } else {
         sqlite3_stmt *p = NULL;
-        s = sqlite3_prepare_v2(r->db,
-                               "UPDATE fsy_journal SET state = 1, code = ?2, reason = ?3"
-                               " WHERE seq = ?1",
-                               -1, &p, NULL);
-        if (s == SQLITE_OK) {
-            sqlite3_bind_int64(p, 1, seq);
-            sqlite3_bind_text(p, 2, str_item(res, "code"), -1, SQLITE_STATIC);
-            sqlite3_bind_text(p, 3, str_item(res, "msg"), -1, SQLITE_STATIC);
-            s = sqlite3_step(p);
-        }
-        sqlite3_finalize(p);
+        if ((rc = fsy__stmt(r, FSY_STMT_J_PARK, &p)) != FSY_OK)
+            goto done;
+        sqlite3_bind_int64(p, 1, seq);
+        sqlite3_bind_text(p, 2, str_item(res, "code"), -1, SQLITE_STATIC);
+        sqlite3_bind_text(p, 3, str_item(res, "msg"), -1, SQLITE_STATIC);
+        s = sqlite3_step(p);
+        fsy__stmt_release(p);
         if (s != SQLITE_DONE) {
             rc = fsy__sqlerr(r, s, "parking a refused change");
             goto done;

@@ -66,15 +66,18 @@ static int check_parent(fsy_replica *r, const fsy_table *t, const cJSON *fields)
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(fields, t->parent_field);
     if (!cJSON_IsString(p))
         return FSY_OK;
-    const fsy_table *pt =
-        fsy__schema_table(strcmp(t->parent_field, "visit_id") == 0 ? "visits" : "customers");
-    cJSON *row = NULL;
-    int rc = fsy__view_load(r, pt, p->valuestring, &row);
-    cJSON_Delete(row);
-    if (rc == FSY_ENOTFOUND)
+    bool is_visit = strcmp(t->parent_field, "visit_id") == 0;
+    sqlite3_stmt *st = NULL;
+    int rc = fsy__stmt(r, is_visit ? FSY_STMT_VISIT_EXISTS : FSY_STMT_CUSTOMER_EXISTS, &st);
+    if (rc != FSY_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, p->valuestring, -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    fsy__stmt_release(st);
+    if (s == SQLITE_DONE)
         return fsy__err(r, FSY_EINVAL, "%s.%s: %s %s is not on this device", t->name,
-                        t->parent_field, pt->name, p->valuestring);
-    return rc;
+                        t->parent_field, is_visit ? "visits" : "customers", p->valuestring);
+    return s == SQLITE_ROW ? FSY_OK : fsy__sqlerr(r, s, t->name);
 }
 
 static cJSON *object_or_parse(const char *text)

@@ -38,7 +38,7 @@
     do {                                                                                           \
         const char *sa_ = (a), *sb_ = (b);                                                         \
         if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0)                                                 \
-            FSY_FAIL("%s == %s:\n  \"%s\"\n  \"%s\"", #a, #b, sa_ ? sa_ : "(null)",               \
+            FSY_FAIL("%s == %s:\n  \"%s\"\n  \"%s\"", #a, #b, sa_ ? sa_ : "(null)",                \
                      sb_ ? sb_ : "(null)");                                                        \
     } while (0)
 
@@ -46,7 +46,7 @@
     do {                                                                                           \
         const char *h_ = (hay), *n_ = (needle);                                                    \
         if (!h_ || !strstr(h_, n_))                                                                \
-            FSY_FAIL("%s does not contain \"%s\": \"%s\"", #hay, n_, h_ ? h_ : "(null)");         \
+            FSY_FAIL("%s does not contain \"%s\": \"%s\"", #hay, n_, h_ ? h_ : "(null)");          \
     } while (0)
 
 /* An API call that must succeed; on failure prints the replica's message. */

@@ -221,9 +221,9 @@ static void test_sync__exporting_again_before_the_ack_is_byte_identical(void)
     t_close(r, path);
 }
 
-static void test_sync__a_change_left_out_of_a_capped_batch_still_compacts(void)
+static void test_sync__a_change_left_out_of_a_capped_batch_goes_in_the_next_one(void)
 {
-    char path[512], *text = NULL;
+    char path[512], *text = NULL, *next = NULL;
     int n = 0;
     fsy_replica *r = with_customer(path, sizeof(path), "capped");
     t_customer(r, "Zweite", "north", NULL);
@@ -231,10 +231,17 @@ static void test_sync__a_change_left_out_of_a_capped_batch_still_compacts(void)
     /* Room for one change only: the update of C1 is not in this batch. */
     ASSERT_OK(r, fsy_push_export(r, 0, 10, &text, NULL, &n));
     ASSERT_EQ(n, 1);
-    fsy_free(text);
-    /* Not exported means not frozen: a further edit folds into it. */
+    /* A sync freezes everything pending when it starts (one fsync per sync, not per
+     * batch), so a further edit becomes its own change instead of folding in. */
     ASSERT_OK(r, fsy_replica_update(r, "customers", C1, "{\"phone\":\"3\"}"));
-    ASSERT_EQ(t_pending(r), 2);
+    ASSERT_EQ(t_pending(r), 3);
+    /* Nothing is lost: the batch after the first still carries the earlier edit. */
+    ASSERT_OK(r, fsy_push_export(r, 0, 0, &next, NULL, &n));
+    ASSERT_EQ(n, 3);
+    ASSERT_CONTAINS(next, "\"phone\":\"2\"");
+    ASSERT_CONTAINS(next, "\"phone\":\"3\"");
+    fsy_free(text);
+    fsy_free(next);
     t_close(r, path);
 }
 
@@ -1083,7 +1090,7 @@ static const fsy_unit_case cases[] = {
     FSY_CASE(sync, push_needs_an_enrolled_device),
     FSY_CASE(sync, push_batches_are_bounded_by_count_and_bytes),
     FSY_CASE(sync, exporting_again_before_the_ack_is_byte_identical),
-    FSY_CASE(sync, a_change_left_out_of_a_capped_batch_still_compacts),
+    FSY_CASE(sync, a_change_left_out_of_a_capped_batch_goes_in_the_next_one),
     FSY_CASE(sync, an_applied_ack_confirms_the_changes),
     FSY_CASE(sync, own_acknowledged_edit_is_the_base_of_the_next_edit),
     FSY_CASE(sync, an_edit_made_while_the_push_was_in_flight_is_rebased),
