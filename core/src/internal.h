@@ -73,6 +73,14 @@ struct fsy_replica {
     sqlite3_stmt *view_insert[FSY_N_TABLES];
     sqlite3_stmt *view_select[FSY_N_TABLES];
     sqlite3_stmt *view_delete[FSY_N_TABLES];
+    /* UPDATE statements for the field sets edits actually touch, by table and
+     * field bitmask; a tablet UI edits a handful of field combinations. */
+    struct {
+        int tbl;
+        uint32_t mask;
+        sqlite3_stmt *st;
+    } view_update[16];
+    int n_view_update;
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
     bool drbg_ready;
@@ -162,6 +170,8 @@ int fsy__row_recompute_with(fsy_replica *r, const fsy_table *t, const char *id,
 int fsy__view_load(fsy_replica *r, const fsy_table *t, const char *id, cJSON **out);
 int fsy__view_store(fsy_replica *r, const fsy_table *t, const char *id, const cJSON *row);
 int fsy__view_remove(fsy_replica *r, const fsy_table *t, const char *id);
+/* Set just `fields` on an existing view row; FSY_ENOTFOUND when there is none. */
+int fsy__view_update(fsy_replica *r, const fsy_table *t, const char *id, const cJSON *fields);
 int fsy__row_recompute(fsy_replica *r, const fsy_table *t, const char *id);
 
 /* Re-read next_seq, hlc, frozen_upto and identity from the file. */

@@ -121,6 +121,9 @@ static void close_db(fsy_replica *r)
         sqlite3_finalize(r->view_delete[i]);
         r->view_insert[i] = r->view_select[i] = r->view_delete[i] = NULL;
     }
+    for (int i = 0; i < r->n_view_update; i++)
+        sqlite3_finalize(r->view_update[i].st);
+    r->n_view_update = 0;
     sqlite3_close(r->db);
     r->db = NULL;
     if (r->drbg_ready) {

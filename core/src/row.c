@@ -133,6 +133,70 @@ int fsy__view_store(fsy_replica *r, const fsy_table *t, const char *id, const cJ
     return s == SQLITE_DONE ? FSY_OK : fsy__sqlerr(r, s, t->name);
 }
 
+static void bind_value(sqlite3_stmt *st, int col, const fsy_field *f, const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v))
+        sqlite3_bind_null(st, col);
+    else if (cJSON_IsString(v))
+        sqlite3_bind_text(st, col, v->valuestring, -1, SQLITE_STATIC);
+    else if (cJSON_IsNumber(v) && f->type == FSY_T_INT)
+        sqlite3_bind_int64(st, col, (sqlite3_int64)v->valuedouble);
+    else if (cJSON_IsNumber(v))
+        sqlite3_bind_double(st, col, v->valuedouble);
+    else if (cJSON_IsBool(v))
+        sqlite3_bind_int(st, col, cJSON_IsTrue(v));
+    else
+        sqlite3_bind_null(st, col);
+}
+
+int fsy__view_update(fsy_replica *r, const fsy_table *t, const char *id, const cJSON *fields)
+{
+    uint32_t mask = 0;
+    const cJSON *val[FSY_MAX_FIELDS] = {0};
+    for (const cJSON *v = fields->child; v; v = v->next) {
+        int i = fsy__schema_field_index(t, v->string);
+        if (i < 0)
+            return fsy__err(r, FSY_EINVAL, "%s has no field \"%.60s\"", t->name, v->string);
+        mask |= 1u << i;
+        val[i] = v;
+    }
+    sqlite3_stmt *st = NULL;
+    for (int k = 0; k < r->n_view_update; k++)
+        if (r->view_update[k].tbl == t->index && r->view_update[k].mask == mask)
+            st = r->view_update[k].st;
+    if (!st) {
+        fsy_buf b = {0};
+        int n = 0;
+        fsy__buf_printf(&b, "UPDATE %s SET ", t->name);
+        for (int i = 0; i < t->n_fields; i++)
+            if (mask & (1u << i))
+                fsy__buf_printf(&b, "%s%s = ?%d", n++ ? ", " : "", t->fields[i].name, i + 2);
+        fsy__buf_puts(&b, " WHERE id = ?1");
+        if (b.failed)
+            return fsy__err(r, FSY_ENOMEM, "out of memory");
+        int s = sqlite3_prepare_v3(r->db, b.data, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        fsy__buf_free(&b);
+        if (s != SQLITE_OK)
+            return fsy__sqlerr(r, s, t->name);
+        /* A small ring: the oldest statement makes room. */
+        int slot = r->n_view_update < 16 ? r->n_view_update++ : (int)(mask % 16);
+        sqlite3_finalize(r->view_update[slot].st);
+        r->view_update[slot].tbl = t->index;
+        r->view_update[slot].mask = mask;
+        r->view_update[slot].st = st;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    for (int i = 0; i < t->n_fields; i++)
+        if (mask & (1u << i))
+            bind_value(st, i + 2, &t->fields[i], val[i]);
+    int s = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (s != SQLITE_DONE)
+        return fsy__sqlerr(r, s, t->name);
+    return sqlite3_changes(r->db) == 0 ? FSY_ENOTFOUND : FSY_OK;
+}
+
 int fsy__view_remove(fsy_replica *r, const fsy_table *t, const char *id)
 {
     int rc = prepare_view(r, t);

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +168,89 @@ int fsy__json_parse_object(fsy_replica *r, const char *json, size_t len, const c
     return FSY_OK;
 }
 
+static void print_number(fsy_buf *b, double d)
+{
+    char tmp[32];
+    if (d == (double)(long long)d && d > -9007199254740992.0 && d < 9007199254740992.0) {
+        /* Integers (versions, ratings, levels) without a round trip through printf. */
+        long long n = (long long)d;
+        char *p = tmp + sizeof(tmp);
+        unsigned long long u = n < 0 ? 0ull - (unsigned long long)n : (unsigned long long)n;
+        *--p = '\0';
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (n < 0)
+            *--p = '-';
+        fsy__buf_puts(b, p);
+        return;
+    }
+    if (d != d || d == HUGE_VAL || d == -HUGE_VAL) {
+        fsy__buf_puts(b, "null"); /* JSON has no NaN or infinity; cJSON prints null too */
+        return;
+    }
+    /* The shortest of 15 or 17 digits that reads back exactly, as cJSON does. */
+    snprintf(tmp, sizeof(tmp), "%.15g", d);
+    if (strtod(tmp, NULL) != d)
+        snprintf(tmp, sizeof(tmp), "%.17g", d);
+    fsy__buf_puts(b, tmp);
+}
+
+static void print_value(fsy_buf *b, const cJSON *v)
+{
+    const cJSON *c;
+    switch (v->type & 0xff) {
+    case cJSON_NULL:
+        fsy__buf_append(b, "null", 4);
+        break;
+    case cJSON_False:
+        fsy__buf_append(b, "false", 5);
+        break;
+    case cJSON_True:
+        fsy__buf_append(b, "true", 4);
+        break;
+    case cJSON_Number:
+        print_number(b, v->valuedouble);
+        break;
+    case cJSON_String:
+        fsy__buf_json_string(b, v->valuestring ? v->valuestring : "");
+        break;
+    case cJSON_Array:
+        fsy__buf_append(b, "[", 1);
+        for (c = v->child; c; c = c->next) {
+            if (c != v->child)
+                fsy__buf_append(b, ",", 1);
+            print_value(b, c);
+        }
+        fsy__buf_append(b, "]", 1);
+        break;
+    case cJSON_Object:
+        fsy__buf_append(b, "{", 1);
+        for (c = v->child; c; c = c->next) {
+            if (c != v->child)
+                fsy__buf_append(b, ",", 1);
+            fsy__buf_json_string(b, c->string ? c->string : "");
+            fsy__buf_append(b, ":", 1);
+            print_value(b, c);
+        }
+        fsy__buf_append(b, "}", 1);
+        break;
+    case cJSON_Raw:
+        fsy__buf_puts(b, v->valuestring ? v->valuestring : "null");
+        break;
+    default:
+        fsy__buf_append(b, "null", 4);
+    }
+}
+
+/* Compact JSON without cJSON's printf-and-scanf per number: the write path's
+ * journal entries and confirmed rows are printed here. NULL on ENOMEM. */
 char *fsy__json_print(const cJSON *v)
 {
-    return cJSON_PrintUnformatted(v);
+    fsy_buf b = {0};
+    if (!v)
+        return NULL;
+    print_value(&b, v);
+    return fsy__buf_take(&b);
 }

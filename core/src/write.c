@@ -193,6 +193,10 @@ int fsy__local_write(fsy_replica *r, const fsy_table *t, const char *id, int op,
 
     if (op == FSY_OP_DELETE) {
         rc = fsy__view_remove(r, t, id);
+    } else if (!view_row) {
+        rc = fsy__view_update(r, t, id, fields); /* an edit: only its columns */
+        if (rc == FSY_ENOTFOUND)
+            fsy__err(r, rc, "%s %s is not on this device", t->name, id);
     } else {
         rc = fsy__view_store(r, t, id, view_row);
     }
@@ -306,7 +310,6 @@ done:
 
 static int update_fields(fsy_replica *r, const fsy_table *t, const char *id, cJSON *fields)
 {
-    cJSON *row = NULL;
     char err[FSY_ERRMSG_LEN];
     int rc;
 
@@ -320,25 +323,13 @@ static int update_fields(fsy_replica *r, const fsy_table *t, const char *id, cJS
     if ((rc = fsy__tx_begin(r)) != FSY_OK)
         return rc;
     int64_t pending_before = r->n_pending;
-    rc = fsy__view_load(r, t, id, &row);
-    if (rc == FSY_ENOTFOUND)
-        fsy__err(r, rc, "%s %s is not on this device", t->name, id);
-    for (const cJSON *v = rc == FSY_OK ? fields->child : NULL; v; v = v->next) {
-        cJSON *dup = cJSON_Duplicate(v, true);
-        if (!dup || !cJSON_ReplaceItemInObjectCaseSensitive(row, v->string, dup)) {
-            cJSON_Delete(dup);
-            rc = fsy__err(r, FSY_ENOMEM, "out of memory");
-        }
-    }
-    if (rc == FSY_OK)
-        rc = fsy__local_write(r, t, id, FSY_OP_UPDATE, fields, row);
+    rc = fsy__local_write(r, t, id, FSY_OP_UPDATE, fields, NULL);
     if (rc == FSY_OK)
         rc = fsy__tx_commit(r);
     if (rc != FSY_OK) {
         fsy__tx_rollback(r);
         r->n_pending = pending_before;
     }
-    cJSON_Delete(row);
     return rc;
 }
 
