@@ -495,6 +495,10 @@ static int cmd_sync(const args *a)
 
 static int cmd_status(const args *a)
 {
+    if (a->help)
+        return printf("usage: fieldsync status [--json]\nPending and parked changes, conflicts, "
+                      "cursor, last sync and last error,\nand whether the agent runs.\n"),
+               0;
     char *json = NULL;
     int rc = fsy_sync_status(g_r, &json);
     if (rc != FSY_OK)
@@ -536,6 +540,10 @@ static int cmd_status(const args *a)
 
 static int cmd_conflicts(const args *a)
 {
+    if (a->help)
+        return printf("usage: fieldsync conflicts [--json]\nConcurrent edits of this rep's "
+                      "fields and which value the server kept.\n"),
+               0;
     char *json = NULL;
     int rc = fsy_query_conflicts(g_r, &json);
     if (rc != FSY_OK)
