@@ -137,12 +137,30 @@ static fsy_sync_outcome failed(fsy_replica *r, const fsy_transport_result *res,
     return FSY_SYNC_FAILED;
 }
 
+/* What the queue holds, for the supervisor's sync-health view (Fsy-Pending, Fsy-Parked). */
+static void queue_headers(fsy_replica *r, char *pending, size_t pn, char *parked, size_t kn)
+{
+    char *st = NULL;
+    long long np = 0, nk = 0;
+    if (fsy_sync_status(r, &st) == FSY_OK && st) {
+        cJSON *doc = cJSON_Parse(st);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(doc, "pending");
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "parked");
+        np = cJSON_IsNumber(p) ? (long long)p->valuedouble : 0;
+        nk = cJSON_IsNumber(k) ? (long long)k->valuedouble : 0;
+        cJSON_Delete(doc);
+    }
+    fsy_free(st);
+    snprintf(pending, pn, "Fsy-Pending: %lld", np);
+    snprintf(parked, kn, "Fsy-Parked: %lld", nk);
+}
+
 static fsy_sync_outcome sync_round(fsy_replica *r, fsy_transport *t, volatile sig_atomic_t *stop,
                                    fsy_progress_cb progress, void *ud, fsy_sync_report *rep)
 {
     char *token = NULL, *body = NULL;
-    char clock_hdr[64], app_hdr[64];
-    const char *hdrs[] = {clock_hdr, app_hdr, NULL};
+    char clock_hdr[64], app_hdr[64], pending_hdr[48], parked_hdr[48];
+    const char *hdrs[] = {clock_hdr, app_hdr, pending_hdr, parked_hdr, NULL};
     fsy_transport_result res;
     fsy_sync_outcome out = FSY_SYNC_DONE;
     size_t len;
@@ -166,6 +184,7 @@ static fsy_sync_outcome sync_round(fsy_replica *r, fsy_transport *t, volatile si
         }
         if (!body)
             break;
+        queue_headers(r, pending_hdr, sizeof(pending_hdr), parked_hdr, sizeof(parked_hdr));
         snprintf(clock_hdr, sizeof(clock_hdr), "Fsy-Device-Time: %lld", (long long)wall_ms());
         int rc = fsy_transport_request(t, "POST", "/v1/push", token, body, len, hdrs, &res);
         fsy_free(body);
@@ -207,6 +226,7 @@ static fsy_sync_outcome sync_round(fsy_replica *r, fsy_transport *t, volatile si
         char path[96];
         fsy_pull_cursor(r, &cursor);
         snprintf(path, sizeof(path), "/v1/pull?after=%lld&limit=%d", (long long)cursor, PULL_BATCH);
+        queue_headers(r, pending_hdr, sizeof(pending_hdr), parked_hdr, sizeof(parked_hdr));
         snprintf(clock_hdr, sizeof(clock_hdr), "Fsy-Device-Time: %lld", (long long)wall_ms());
         int rc = fsy_transport_request(t, "GET", path, token, NULL, 0, hdrs, &res);
         rep->requests++;

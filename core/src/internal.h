@@ -14,12 +14,26 @@
 #include <mbedtls/entropy.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdio.h>
 
 #ifndef NDEBUG
 #include <assert.h>
 #define FSY_ASSERT(x) assert(x)
 #else
 #define FSY_ASSERT(x) ((void)0)
+#endif
+
+/*
+ * printf-style checking. On mingw-w64 GCC's "printf" means msvcrt's formats,
+ * which lack %zu; core's C99 formats come with __USE_MINGW_ANSI_STDIO=1, and
+ * then stdio.h names the matching archetype (cross/x86_64-w64-mingw32.cmake).
+ */
+#if defined(__MINGW_PRINTF_FORMAT)
+#define FSY_PRINTF(f, a) __attribute__((format(__MINGW_PRINTF_FORMAT, f, a)))
+#elif defined(__GNUC__)
+#define FSY_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define FSY_PRINTF(f, a)
 #endif
 
 /* Caller mistakes return FSY_EMISUSE, never crash a release build. */
@@ -94,11 +108,7 @@ struct fsy_replica {
 };
 
 /* Error messages: set once, where the problem was found. */
-int fsy__err(fsy_replica *r, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+int fsy__err(fsy_replica *r, int code, const char *fmt, ...) FSY_PRINTF(3, 4);
 int fsy__sqlerr(fsy_replica *r, int sqlite_rc, const char *what);
 void fsy__err_clear(fsy_replica *r);
 
@@ -133,11 +143,7 @@ typedef struct fsy_buf {
 } fsy_buf;
 void fsy__buf_append(fsy_buf *b, const char *s, size_t n);
 void fsy__buf_puts(fsy_buf *b, const char *s);
-void fsy__buf_printf(fsy_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+void fsy__buf_printf(fsy_buf *b, const char *fmt, ...) FSY_PRINTF(2, 3);
 void fsy__buf_json_string(fsy_buf *b, const char *s);
 char *fsy__buf_take(fsy_buf *b); /* NUL-terminated; NULL if an append failed */
 void fsy__buf_free(fsy_buf *b);

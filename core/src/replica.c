@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if !defined(TIME_UTC) && defined(_WIN32)
+#include <sys/timeb.h> /* msvcrt (mingw-w64's default CRT) has no timespec_get */
+#endif
 
 /* "FSYC": marks a SQLite file as a fieldsync replica. */
 #define FSY_APPLICATION_ID 0x46535943
@@ -303,10 +306,18 @@ int fsy__meta_set_text(fsy_replica *r, const char *key, const char *v)
 
 static int64_t default_now_ms(void)
 {
+#if defined(TIME_UTC)
     struct timespec ts;
     if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
         return (int64_t)time(NULL) * 1000;
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#elif defined(_WIN32)
+    struct __timeb64 tb;
+    _ftime64(&tb);
+    return (int64_t)tb.time * 1000 + tb.millitm;
+#else
+    return (int64_t)time(NULL) * 1000;
+#endif
 }
 
 int64_t fsy__now_ms(fsy_replica *r)

@@ -1,11 +1,13 @@
 /*
- * api.c — routes /v1/enroll, /v1/push, /v1/pull, /healthz and /metrics.
+ * api.c — routes /v1/enroll, /v1/push, /v1/pull, /healthz and /metrics, and
+ * hands /review and /api/review/... to the supervisor review (review/review.c).
  * Every error is JSON {"error":{"code","message"}} with a stable code
  * (docs/protocol.md lists them). Device tokens are random 256-bit values; the
  * store keeps only their SHA-256, so a stolen store cannot impersonate devices.
  */
 #include "api.h"
 #include "fieldsync.h"
+#include "review/review.h"
 #include "hlc.h"
 #include "schema.h"
 
@@ -20,8 +22,8 @@
 
 static const double lat_bounds[FSY_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                    0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-static const char *const ep_names[FSY_EP_COUNT] = {"healthz", "metrics", "enroll",
-                                                   "push",    "pull",    "other"};
+static const char *const ep_names[FSY_EP_COUNT] = {"healthz", "metrics", "enroll", "push",
+                                                   "pull",    "review",  "other"};
 
 void fsy_api_sha256(const void *data, size_t len, unsigned char out[32])
 {
@@ -78,11 +80,13 @@ int fsy_api_init(fsy_api *api, const fsy_store_ops *ops, void *store, const fsy_
     if (mbedtls_ctr_drbg_seed(&api->drbg, mbedtls_entropy_func, &api->entropy,
                               (const unsigned char *)pers, sizeof(pers) - 1) != 0)
         return FSY_ERROR;
-    return FSY_OK;
+    return fsy_review_new(&api->review);
 }
 
 void fsy_api_free(fsy_api *api)
 {
+    fsy_review_free(api->review);
+    api->review = NULL;
     mbedtls_ctr_drbg_free(&api->drbg);
     mbedtls_entropy_free(&api->entropy);
 }
@@ -269,6 +273,18 @@ static void sync_error(fsy_http_response *resp, const fsy_api_error *e)
         fsy__http_response_add_header(resp, "Retry-After", "5");
 }
 
+/* Optional Fsy-Pending / Fsy-Parked headers: what the device's queue held when it synced. */
+static void record_report(fsy_api *api, const fsy_http_request *req, const fsy_device *dev)
+{
+    const char *pending = fsy__http_request_header(req, "Fsy-Pending");
+    const char *parked = fsy__http_request_header(req, "Fsy-Parked");
+    if (!pending && !parked)
+        return;
+    if (api->sync.ops->version >= 2)
+        api->sync.ops->device_report(api->sync.store, dev->id, header_int(req, "Fsy-Pending"),
+                                     header_int(req, "Fsy-Parked"), fsy_sync_wall_ms());
+}
+
 static void handle_push(fsy_api *api, const fsy_http_request *req, fsy_http_response *resp)
 {
     fsy_device dev;
@@ -284,6 +300,7 @@ static void handle_push(fsy_api *api, const fsy_http_request *req, fsy_http_resp
         sync_error(resp, &err);
         return;
     }
+    record_report(api, req, &dev);
     json_body(resp, 200, ack);
 }
 
@@ -305,6 +322,7 @@ static void handle_pull(fsy_api *api, const fsy_http_request *req, fsy_http_resp
         sync_error(resp, &err);
         return;
     }
+    record_report(api, req, &dev);
     json_body(resp, 200, out);
 }
 
@@ -446,9 +464,15 @@ void fsy_api_handle(const fsy_http_request *req, fsy_http_response *resp, void *
         ep = FSY_EP_PUSH;
     else if (strcmp(req->path, "/v1/pull") == 0)
         ep = FSY_EP_PULL;
+    else if (fsy_review_owns(req->path))
+        ep = FSY_EP_REVIEW;
 
     bool want_post = ep == FSY_EP_ENROLL || ep == FSY_EP_PUSH;
-    if (ep == FSY_EP_OTHER)
+    if (ep == FSY_EP_REVIEW && !api->review)
+        error(resp, 503, "review_unavailable", "the review page is not set up");
+    else if (ep == FSY_EP_REVIEW)
+        fsy_review_handle(api->review, api, req, resp);
+    else if (ep == FSY_EP_OTHER)
         error(resp, 404, "not_found", "no such endpoint: %.100s", req->path);
     else if ((want_post && !post) || (!want_post && !get))
         error(resp, 405, "method_not_allowed", "%s takes %s", req->path,

@@ -19,6 +19,7 @@ enum {
     FSY_EP_ENROLL,
     FSY_EP_PUSH,
     FSY_EP_PULL,
+    FSY_EP_REVIEW,
     FSY_EP_OTHER,
     FSY_EP_COUNT
 };
@@ -41,6 +42,7 @@ typedef struct fsy_api {
     uint64_t auth_failures;
     uint64_t enrollments;
     bool log_requests;
+    struct fsy_review *review; /* the supervisor review (syncd/review); owned */
 } fsy_api;
 
 int fsy_api_init(fsy_api *api, const fsy_store_ops *ops, void *store, const fsy_sync_limits *lim);

@@ -51,7 +51,12 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS conflicts_row ON conflicts(tbl, id);"
     "CREATE TABLE IF NOT EXISTS events(n INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
     " device TEXT, detail TEXT, at_ms INTEGER NOT NULL);"
-    "PRAGMA user_version = 1;";
+    "CREATE TABLE IF NOT EXISTS device_reports(device TEXT PRIMARY KEY,"
+    " pending INTEGER NOT NULL, parked INTEGER NOT NULL, at_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rows_review_visit ON rows(json_extract(vals, '$.visit_id'))"
+    " WHERE tbl = 4;"
+    "CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts(resolved_ms);"
+    "PRAGMA user_version = 2;";
 
 static int fail(sq *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(sq *s, int code, const char *fmt, ...)
@@ -655,8 +660,270 @@ static int sq_event_put(void *ctx, const char *kind, const char *device, const c
     return done(ctx, st, "saving a security event");
 }
 
+/* ---- version 2: supervisor review ---------------------------------------- */
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && *v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int sq_user_list(void *ctx, fsy_user_cb cb, void *userdata)
+{
+    static const char sql[] = "SELECT name, role, territory, supervisor, created_ms FROM users"
+                              " ORDER BY name";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(ctx, rc, "listing users");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fsy_user u;
+        memset(&u, 0, sizeof(u));
+        copy_text(u.name, sizeof(u.name), st, 0);
+        u.role = sqlite3_column_int(st, 1);
+        copy_text(u.territory, sizeof(u.territory), st, 2);
+        copy_text(u.supervisor, sizeof(u.supervisor), st, 3);
+        u.created_ms = sqlite3_column_int64(st, 4);
+        int crc = cb(&u, userdata);
+        if (crc) {
+            sqlite3_finalize(st);
+            return crc;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "listing users");
+}
+
+/* Times are UTC ISO 8601 text, so they compare as strings (DESIGN §9). */
+#define VISIT_TIME                                                                                 \
+    "coalesce(json_extract(v.vals, '$.planned_at'), json_extract(v.vals, '$.checkin_at'), '')"
+
+static int sq_visit_query(void *ctx, const fsy_visit_filter *f, fsy_visit_cb cb, void *userdata,
+                          int64_t *total_out)
+{
+    static const char sql[] =
+        "WITH rv AS (SELECT json_extract(vals, '$.visit_id') AS visit_id,"
+        "   json_extract(vals, '$.state') AS state, json_extract(vals, '$.comment') AS comment,"
+        "   max(ver) FROM rows WHERE tbl = 4 GROUP BY 1),"
+        " m AS (SELECT v.tbl, v.id, v.ver, v.vals, v.meta, v.territory, v.owner, v.customer_id,"
+        "   v.info_level, coalesce(json_extract(c.vals, '$.name'), '') AS cname,"
+        "   coalesce(json_extract(c.vals, '$._deleted'), 0) AS cdel,"
+        "   coalesce(rv.state, '') AS rstate, coalesce(rv.comment, '') AS rcomment,"
+        "   (SELECT count(*) FROM conflicts k WHERE k.resolved_ms IS NULL AND"
+        "     ((k.tbl = 2 AND k.id = v.id) OR (k.tbl = 0 AND k.id = v.customer_id))) AS nconf,"
+        "   " VISIT_TIME " AS t"
+        "  FROM rows v LEFT JOIN rows c ON c.tbl = 0 AND c.id = v.customer_id"
+        "  LEFT JOIN rv ON rv.visit_id = v.id"
+        "  WHERE v.tbl = 2"
+        "   AND (?1 IS NULL OR v.owner IN (SELECT name FROM users WHERE supervisor = ?1))"
+        "   AND (?2 IS NULL OR v.owner = ?2)"
+        "   AND (?3 IS NULL OR v.customer_id = ?3 OR"
+        "        instr(lower(coalesce(json_extract(c.vals, '$.name'), '')), lower(?3)) > 0)"
+        "   AND (?4 IS NULL OR " VISIT_TIME " >= ?4)"
+        "   AND (?5 IS NULL OR " VISIT_TIME " < ?5)"
+        "   AND (?6 IS NULL OR json_extract(v.vals, '$.status') = ?6)"
+        "   AND (?7 IS NULL OR coalesce(rv.state, 'none') = ?7))"
+        " SELECT *, count(*) OVER () FROM m WHERE (?8 < 0 OR (nconf > 0) = (?8 = 1))"
+        " ORDER BY t DESC, id LIMIT ?9 OFFSET ?10";
+    sqlite3_stmt *st = NULL;
+    fsy_srow row;
+    fsy_srow_init(&row);
+    *total_out = 0;
+    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(ctx, rc, "querying visits");
+    bind_opt(st, 1, f->team);
+    bind_opt(st, 2, f->rep);
+    bind_opt(st, 3, f->customer);
+    bind_opt(st, 4, f->from);
+    bind_opt(st, 5, f->to);
+    bind_opt(st, 6, f->status);
+    bind_opt(st, 7, f->review);
+    sqlite3_bind_int(st, 8, f->has_conflicts);
+    sqlite3_bind_int(st, 9, f->limit);
+    sqlite3_bind_int(st, 10, f->offset);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int crc = read_row(ctx, st, &row);
+        *total_out = sqlite3_column_int64(st, 15);
+        if (!crc) {
+            fsy_visit_item it = {&row,
+                                 (const char *)sqlite3_column_text(st, 9),
+                                 sqlite3_column_int(st, 10) != 0,
+                                 (const char *)sqlite3_column_text(st, 11),
+                                 (const char *)sqlite3_column_text(st, 12),
+                                 sqlite3_column_int(st, 13)};
+            crc = cb(&it, userdata);
+        }
+        if (crc) {
+            sqlite3_finalize(st);
+            fsy_srow_clear(&row);
+            return crc;
+        }
+    }
+    sqlite3_finalize(st);
+    fsy_srow_clear(&row);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "querying visits");
+}
+
+static int sq_row_log(void *ctx, int tbl, const char *id, fsy_log_cb cb, void *userdata)
+{
+    static const char sql[] = "SELECT q, kind, tbl, id, device, user, hlc, fields, at_ms"
+                              " FROM changes WHERE tbl = ?1 AND id = ?2 AND kind = 'c' ORDER BY q";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(ctx, rc, "reading a row's history");
+    sqlite3_bind_int(st, 1, tbl);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fsy_logrec rec;
+        memset(&rec, 0, sizeof(rec));
+        rec.q = sqlite3_column_int64(st, 0);
+        rec.kind = 'c';
+        rec.tbl = sqlite3_column_int(st, 2);
+        copy_text(rec.id, sizeof(rec.id), st, 3);
+        copy_text(rec.device, sizeof(rec.device), st, 4);
+        copy_text(rec.user, sizeof(rec.user), st, 5);
+        copy_text(rec.hlc, sizeof(rec.hlc), st, 6);
+        rec.fields = (const char *)sqlite3_column_text(st, 7);
+        rec.at_ms = sqlite3_column_int64(st, 8);
+        int crc = cb(&rec, userdata);
+        if (crc) {
+            sqlite3_finalize(st);
+            return crc;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "reading a row's history");
+}
+
+static int sq_conflict_query(void *ctx, const fsy_conflict_filter *f, fsy_conflict_cb cb,
+                             void *userdata)
+{
+    static const char sql[] =
+        "SELECT n, tbl, id, field, kept, other, kept_device, kept_user, kept_hlc, other_device,"
+        " other_user, other_hlc, q, at_ms, clamped, coalesce(resolved_by, ''),"
+        " coalesce(resolved_ms, 0) FROM conflicts"
+        " WHERE (?1 IS NULL OR kept_user IN (SELECT name FROM users WHERE supervisor = ?1)"
+        "        OR other_user IN (SELECT name FROM users WHERE supervisor = ?1))"
+        "  AND (?2 = 0 OR n = ?2)"
+        "  AND (?3 IS NULL OR (tbl = ?4 AND id = ?3) OR (tbl = 0 AND id = ?5))"
+        "  AND (?6 = 0 OR resolved_ms IS NULL)"
+        " ORDER BY n DESC LIMIT ?7";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(ctx, rc, "querying conflicts");
+    bind_opt(st, 1, f->team);
+    sqlite3_bind_int64(st, 2, f->n);
+    bind_opt(st, 3, f->row_id);
+    sqlite3_bind_int(st, 4, f->tbl);
+    bind_opt(st, 5, f->customer_id);
+    sqlite3_bind_int(st, 6, f->is_open_only);
+    sqlite3_bind_int(st, 7, f->limit > 0 ? f->limit : 1000);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fsy_conflict_item it;
+        memset(&it, 0, sizeof(it));
+        it.n = sqlite3_column_int64(st, 0);
+        it.c.tbl = sqlite3_column_int(st, 1);
+        copy_text(it.c.id, sizeof(it.c.id), st, 2);
+        copy_text(it.c.field, sizeof(it.c.field), st, 3);
+        it.c.kept = (const char *)sqlite3_column_text(st, 4);
+        it.c.other = (const char *)sqlite3_column_text(st, 5);
+        copy_text(it.c.kept_device, sizeof(it.c.kept_device), st, 6);
+        copy_text(it.c.kept_user, sizeof(it.c.kept_user), st, 7);
+        copy_text(it.c.kept_hlc, sizeof(it.c.kept_hlc), st, 8);
+        copy_text(it.c.other_device, sizeof(it.c.other_device), st, 9);
+        copy_text(it.c.other_user, sizeof(it.c.other_user), st, 10);
+        copy_text(it.c.other_hlc, sizeof(it.c.other_hlc), st, 11);
+        it.c.q = sqlite3_column_int64(st, 12);
+        it.c.at_ms = sqlite3_column_int64(st, 13);
+        it.c.clock_clamped = sqlite3_column_int(st, 14) != 0;
+        copy_text(it.resolved_by, sizeof(it.resolved_by), st, 15);
+        it.resolved_ms = sqlite3_column_int64(st, 16);
+        int crc = cb(&it, userdata);
+        if (crc) {
+            sqlite3_finalize(st);
+            return crc;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "querying conflicts");
+}
+
+static int sq_conflict_resolve(void *ctx, int64_t n, const char *user, int64_t at_ms)
+{
+    static const char sql[] = "UPDATE conflicts SET resolved_by = ?2, resolved_ms = ?3"
+                              " WHERE n = ?1 AND resolved_ms IS NULL";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, n);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, at_ms);
+    if ((rc = done(ctx, st, "resolving a conflict")) != 0)
+        return rc;
+    if (sqlite3_changes(((sq *)ctx)->db) == 0)
+        return fail(ctx, FSY_ENOTFOUND, "conflict %lld is unknown or already resolved",
+                    (long long)n);
+    return 0;
+}
+
+static int sq_device_report(void *ctx, const char *device, int64_t pending, int64_t parked,
+                            int64_t at_ms)
+{
+    static const char sql[] = "INSERT OR REPLACE INTO device_reports(device, pending, parked,"
+                              " at_ms) VALUES(?1, ?2, ?3, ?4)";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, pending);
+    sqlite3_bind_int64(st, 3, parked);
+    sqlite3_bind_int64(st, 4, at_ms);
+    return done(ctx, st, "saving a device report");
+}
+
+static int sq_device_health(void *ctx, const char *team, fsy_health_cb cb, void *userdata)
+{
+    static const char sql[] =
+        "SELECT d.id, d.user, d.token_hash, d.created_ms, d.revoked_ms, d.hwm, d.cursor,"
+        " d.last_sync_ms, d.skew_ms, d.app_version, coalesce(r.pending, -1),"
+        " coalesce(r.parked, -1), coalesce(r.at_ms, 0),"
+        " (SELECT count(*) FROM conflicts k WHERE k.resolved_ms IS NULL AND"
+        "   (k.kept_device = d.id OR k.other_device = d.id))"
+        " FROM devices d LEFT JOIN device_reports r ON r.device = d.id"
+        " WHERE ?1 IS NULL OR d.user IN (SELECT name FROM users WHERE supervisor = ?1)"
+        " ORDER BY d.last_sync_ms, d.user";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlfail(ctx, rc, "listing device health");
+    bind_opt(st, 1, team);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fsy_device_health h;
+        memset(&h, 0, sizeof(h));
+        read_device(st, &h.d);
+        h.pending = sqlite3_column_int64(st, 10);
+        h.parked = sqlite3_column_int64(st, 11);
+        h.reported_ms = sqlite3_column_int64(st, 12);
+        h.open_conflicts = sqlite3_column_int64(st, 13);
+        int crc = cb(&h, userdata);
+        if (crc) {
+            sqlite3_finalize(st);
+            return crc;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "listing device health");
+}
+
 const fsy_store_ops fsy_store_sqlite = {
-    .version = 1,
+    .version = 2,
     .name = "sqlite",
     .open = sq_open,
     .close = sq_close,
@@ -682,4 +949,11 @@ const fsy_store_ops fsy_store_sqlite = {
     .log_max = sq_log_max,
     .conflict_put = sq_conflict_put,
     .event_put = sq_event_put,
+    .user_list = sq_user_list,
+    .visit_query = sq_visit_query,
+    .row_log = sq_row_log,
+    .conflict_query = sq_conflict_query,
+    .conflict_resolve = sq_conflict_resolve,
+    .device_report = sq_device_report,
+    .device_health = sq_device_health,
 };

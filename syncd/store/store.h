@@ -79,9 +79,61 @@ typedef struct fsy_conflict {
     bool clock_clamped; /* a clock was bounded to the server's (skew) */
 } fsy_conflict;
 
+/* Review queries (version 2): a visit with what the review list shows beside it. */
+typedef struct fsy_visit_filter {
+    const char *team;     /* supervisor: only visits of reps whose supervisor this is; NULL all */
+    const char *rep;      /* exact rep name; NULL any */
+    const char *customer; /* customer id, or part of its name (case-insensitive); NULL any */
+    const char *from;     /* UTC time or date, inclusive, on planned_at (else checkin_at) */
+    const char *to;       /* UTC time or date, exclusive */
+    const char *status;   /* visit status; NULL any */
+    const char *review;   /* latest review state: "none", "reviewed", "needs-follow-up"; NULL any */
+    int has_conflicts;    /* -1 any, 0 no open conflict, 1 some (on the visit or its customer) */
+    int limit, offset;    /* page */
+} fsy_visit_filter;
+
+typedef struct fsy_visit_item {
+    const fsy_srow *visit;
+    const char *customer_name;  /* "" when the customer is unknown */
+    bool is_customer_deleted;   /* history is kept: the visit stays reviewable */
+    const char *review_state;   /* latest review's state; "" when none */
+    const char *review_comment; /* latest review's comment; "" when none */
+    int open_conflicts;         /* on the visit row and on its customer */
+} fsy_visit_item;
+
+typedef struct fsy_conflict_filter {
+    const char *team;        /* supervisor: only conflicts one of whose authors is in the team */
+    int64_t n;               /* one conflict by number; 0 any */
+    const char *row_id;      /* with tbl: conflicts of that row; NULL any */
+    int tbl;                 /* table of row_id */
+    const char *customer_id; /* also the conflicts of this customer row; NULL none */
+    bool is_open_only;       /* unresolved only */
+    int limit;               /* at most this many, newest first */
+} fsy_conflict_filter;
+
+typedef struct fsy_conflict_item {
+    fsy_conflict c;
+    int64_t n;             /* conflict number */
+    char resolved_by[101]; /* "" while open */
+    int64_t resolved_ms;   /* 0 while open */
+} fsy_conflict_item;
+
+/* A device with what it last reported about its queue (-1 = never reported). */
+typedef struct fsy_device_health {
+    fsy_device d;
+    int64_t pending;
+    int64_t parked;
+    int64_t reported_ms;
+    int64_t open_conflicts; /* unresolved conflicts one side of which came from this device */
+} fsy_device_health;
+
 typedef int (*fsy_log_cb)(const fsy_logrec *rec, void *userdata);
 typedef int (*fsy_row_cb)(const fsy_srow *row, void *userdata);
 typedef int (*fsy_device_cb)(const fsy_device *dev, void *userdata);
+typedef int (*fsy_user_cb)(const fsy_user *u, void *userdata);
+typedef int (*fsy_visit_cb)(const fsy_visit_item *it, void *userdata);
+typedef int (*fsy_conflict_cb)(const fsy_conflict_item *it, void *userdata);
+typedef int (*fsy_health_cb)(const fsy_device_health *h, void *userdata);
 
 /* Every call returns 0 or a negative FSY_E* code and fills err on failure. */
 typedef struct fsy_store_ops {
@@ -123,6 +175,23 @@ typedef struct fsy_store_ops {
     int (*conflict_put)(void *ctx, const fsy_conflict *c);
     int (*event_put)(void *ctx, const char *kind, const char *device, const char *detail,
                      int64_t at_ms);
+
+    /* ---- version 2: supervisor review (syncd/review) ---- */
+    int (*user_list)(void *ctx, fsy_user_cb cb, void *userdata); /* by name */
+    /* Visits matching f, newest first; *total_out = all matches, ignoring the page. */
+    int (*visit_query)(void *ctx, const fsy_visit_filter *f, fsy_visit_cb cb, void *userdata,
+                       int64_t *total_out);
+    /* The change-log entries ('c') of one row, in q order. */
+    int (*row_log)(void *ctx, int tbl, const char *id, fsy_log_cb cb, void *userdata);
+    int (*conflict_query)(void *ctx, const fsy_conflict_filter *f, fsy_conflict_cb cb,
+                          void *userdata);
+    /* Mark conflict n resolved; FSY_ENOTFOUND when there is none or it is resolved already. */
+    int (*conflict_resolve)(void *ctx, int64_t n, const char *user, int64_t at_ms);
+    /* What a device said about its queue on its last push or pull. */
+    int (*device_report)(void *ctx, const char *device, int64_t pending, int64_t parked,
+                         int64_t at_ms);
+    /* Devices of the team's users (team NULL: all), with their reports. */
+    int (*device_health)(void *ctx, const char *team, fsy_health_cb cb, void *userdata);
 } fsy_store_ops;
 
 extern const fsy_store_ops fsy_store_sqlite;

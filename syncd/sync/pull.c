@@ -64,10 +64,12 @@ static void emit_snapshot(pull_ctx *p, int64_t q, const fsy_srow *row)
 }
 
 /* A scope move: compare visibility under the old attributes with the current. */
-static int scope_one(pull_ctx *p, const fsy_srow *row, const char *old_territory, int old_level)
+static int scope_one(pull_ctx *p, const fsy_srow *row, const char *old_territory, int old_level,
+                     const char *old_owner)
 {
     fsy_srow old = *row; /* shallow copy: only scope columns differ */
     snprintf(old.territory, sizeof(old.territory), "%s", old_territory);
+    snprintf(old.owner, sizeof(old.owner), "%s", old_owner);
     old.info_level = old_level;
     bool was = fsy_sync_visible(p->u, &old), now = fsy_sync_visible(p->u, row);
     if (was && !now)
@@ -80,7 +82,28 @@ static int scope_one(pull_ctx *p, const fsy_srow *row, const char *old_territory
 static int scope_child(const fsy_srow *child, void *ud)
 {
     pull_ctx *p = ud;
-    return scope_one(p, child, p->rec->old_territory, child->info_level);
+    /* The child's level and owner at the time of the move are its current ones unless
+     * info_level, or a visit's rep or a note's author, was written after the move (its
+     * own scope entry comes later). Then what the device had is unknown here: send the
+     * row whole if the device may see it now (harmless if it had it: versions only
+     * rise), else "gone" if it may have seen it then (harmless if it did not: no
+     * data). A note raised to level 4 after its customer moved, a visit handed to
+     * another rep after it, both reach every device right (tests/torture R1, R3). */
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(child->meta, "info_level");
+    bool level_later =
+        cJSON_IsArray(m) && cJSON_GetArrayItem(m, 0)->valuedouble > (double)p->rec->q;
+    const char *owner_field = child->tbl == 2 ? "rep" : child->tbl == 3 ? "author" : NULL;
+    m = owner_field ? cJSON_GetObjectItemCaseSensitive(child->meta, owner_field) : NULL;
+    bool owner_later =
+        cJSON_IsArray(m) && cJSON_GetArrayItem(m, 0)->valuedouble > (double)p->rec->q;
+    if (!level_later && !owner_later)
+        return scope_one(p, child, p->rec->old_territory, child->info_level, child->owner);
+    if (fsy_sync_visible(p->u, child)) {
+        emit_snapshot(p, p->rec->q, child);
+        return 0;
+    }
+    return scope_one(p, child, p->rec->old_territory, level_later ? 0 : child->info_level,
+                     owner_later ? p->u->name : child->owner);
 }
 
 static int on_entry(const fsy_logrec *rec, void *ud)
@@ -115,10 +138,15 @@ static int on_entry(const fsy_logrec *rec, void *ud)
     } else if (rec->kind == 's') {
         cJSON *old = rec->fields ? cJSON_Parse(rec->fields) : NULL;
         const cJSON *il = cJSON_GetObjectItemCaseSensitive(old, "info_level");
+        const cJSON *ow = cJSON_GetObjectItemCaseSensitive(old, "owner");
         int old_level = cJSON_IsNumber(il) ? (int)il->valuedouble : row.info_level;
+        char old_owner[sizeof(row.owner)];
+        /* Entries written before the owner was recorded: the owner did not change. */
+        snprintf(old_owner, sizeof(old_owner), "%s",
+                 cJSON_IsString(ow) ? ow->valuestring : row.owner);
         cJSON_Delete(old);
         p->rec = rec;
-        scope_one(p, &row, rec->old_territory, old_level);
+        scope_one(p, &row, rec->old_territory, old_level, old_owner);
         if (rec->tbl == 0 &&
             (rc = s->ops->rows_of_customer(s->store, rec->id, scope_child, p)) != FSY_OK) {
             p->rc = rc;

@@ -241,7 +241,9 @@ static int move_child(const fsy_srow *child, void *ud)
 static int log_scope(fsy_sync *s, const fsy_srow *before, const fsy_srow *after, const char *dev,
                      const char *user, const char *hlc, int64_t now)
 {
-    if (strcmp(before->territory, after->territory) == 0 && before->info_level == after->info_level)
+    /* The owner counts too: a rep sees their own records in any territory. */
+    if (strcmp(before->territory, after->territory) == 0 &&
+        before->info_level == after->info_level && strcmp(before->owner, after->owner) == 0)
         return FSY_OK;
     fsy_logrec rec;
     memset(&rec, 0, sizeof(rec));
@@ -252,11 +254,15 @@ static int log_scope(fsy_sync *s, const fsy_srow *before, const fsy_srow *after,
     snprintf(rec.user, sizeof(rec.user), "%s", user);
     snprintf(rec.hlc, sizeof(rec.hlc), "%s", hlc);
     snprintf(rec.old_territory, sizeof(rec.old_territory), "%s", before->territory);
-    char old[32];
-    snprintf(old, sizeof(old), "{\"info_level\":%d}", before->info_level);
-    rec.fields = old;
+    cJSON *old = cJSON_CreateObject();
+    cJSON_AddNumberToObject(old, "info_level", before->info_level);
+    cJSON_AddStringToObject(old, "owner", before->owner);
+    char *old_text = cJSON_PrintUnformatted(old);
+    cJSON_Delete(old);
+    rec.fields = old_text;
     rec.at_ms = now;
-    int rc = s->ops->log_append(s->store, &rec);
+    int rc = old_text ? s->ops->log_append(s->store, &rec) : FSY_ENOMEM;
+    free(old_text);
     if (rc == FSY_OK && after->tbl == 0) {
         move_ctx m = {s, after->territory};
         rc = s->ops->rows_of_customer(s->store, after->id, move_child, &m);
@@ -592,6 +598,66 @@ static void security_event(fsy_sync *s, const char *kind, const char *device, co
     }
     s->stats.security_events++;
     fprintf(stderr, "fieldsyncd: security event %s device %s: %s\n", kind, device, detail);
+}
+
+int fsy_sync_server_write(fsy_sync *s, const fsy_user *u, const char *table, const char *id,
+                          const cJSON *fields, int64_t *version_out, fsy_api_error *err)
+{
+    const fsy_table *t = fsy__schema_table(table);
+    fsy_device web;
+    fsy_srow row;
+    char hlc[FSY_HLC_TEXT_LEN + 1];
+    cJSON *ch = NULL, *res = NULL;
+    int rc;
+
+    *version_out = 0;
+    if (!t || !fsy__is_uuid(id) || !cJSON_IsObject(fields) || !fields->child)
+        return api_err(err, 400, "bad_request",
+                       "a server write needs a table, a row id and fields");
+    memset(&web, 0, sizeof(web));
+    snprintf(web.id, sizeof(web.id), "%s", FSY_SYNC_WEB_DEVICE);
+    snprintf(web.user, sizeof(web.user), "%s", u->name);
+    fsy_srow_init(&row);
+    if ((rc = s->ops->row_get(s->store, t->index, id, &row)) != FSY_OK)
+        return store_err(s, err, rc);
+    push_ctx p = {s, &web, u, s->now_ms(), err};
+    fsy__hlc_format(fsy__hlc_make(p.now, 0), hlc);
+    ch = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ch, "s", 1);
+    cJSON_AddStringToObject(ch, "t", t->name);
+    cJSON_AddStringToObject(ch, "id", id);
+    cJSON_AddStringToObject(ch, "op", row.exists ? "u" : "c");
+    cJSON_AddStringToObject(ch, "h", hlc);
+    cJSON_AddItemToObject(ch, "f", cJSON_Duplicate(fields, true));
+    cJSON *b = cJSON_AddObjectToObject(ch, "b");
+    for (const cJSON *v = fields->child; v; v = v->next) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(row.meta, v->string);
+        cJSON_AddNumberToObject(b, v->string,
+                                cJSON_IsArray(m) ? cJSON_GetArrayItem(m, 0)->valuedouble : 0);
+    }
+    fsy_srow_clear(&row);
+    res = merge_change(&p, ch, &rc);
+    if (rc != FSY_OK) {
+        store_err(s, err, rc);
+        goto out;
+    }
+    if (!res) {
+        rc = api_err(err, 500, "out_of_memory", "out of memory");
+        goto out;
+    }
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(res, "ok"))) {
+        const char *code = jstr(res, "code");
+        rc = api_err(err, code && strcmp(code, "forbidden") == 0 ? 403 : 400,
+                     code && strcmp(code, "invalid") == 0 ? "invalid" : "rejected", "%s",
+                     jstr(res, "msg") ? jstr(res, "msg") : "refused");
+        goto out;
+    }
+    *version_out = (int64_t)cJSON_GetObjectItemCaseSensitive(res, "v")->valuedouble;
+    rc = FSY_OK;
+out:
+    cJSON_Delete(res);
+    cJSON_Delete(ch);
+    return rc;
 }
 
 int fsy_sync_push(fsy_sync *s, fsy_device *dev, const fsy_user *u, const char *body, size_t len,

@@ -62,4 +62,21 @@ int fsy_sync_push(fsy_sync *s, fsy_device *dev, const fsy_user *u, const char *b
 int fsy_sync_pull(fsy_sync *s, fsy_device *dev, const fsy_user *u, int64_t after, int limit,
                   int64_t device_time_ms, char **out, fsy_api_error *err);
 
+/* The device name server-side writes carry in the change log and field metadata. */
+#define FSY_SYNC_WEB_DEVICE "review-web"
+
+/*
+ * A write made on the server by user u (the review page: a review row, a conflict
+ * resolved by choosing a value). It goes through push.c's merge, validation,
+ * authorization and change log exactly like a pushed change, so every device in
+ * scope pulls it; its base is the row's current versions (the writer saw them).
+ * Runs inside a transaction the caller opened, so it can be committed together
+ * with related store writes. fields: the values to write (copied).
+ * On success *version_out is the server version the change received.
+ * On failure (invalid value, forbidden, store error) err says why and the
+ * caller must roll back.
+ */
+int fsy_sync_server_write(fsy_sync *s, const fsy_user *u, const char *table, const char *id,
+                          const cJSON *fields, int64_t *version_out, fsy_api_error *err);
+
 #endif

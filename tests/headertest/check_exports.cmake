@@ -1,16 +1,27 @@
 # Fails if the shared library exports a symbol without the fsy_ prefix, an
 # internal fsy__ symbol, or lacks a function fieldsync.h declares.
 # cmake -DNM=<nm> -DLIB=<libfieldsync.so> -DHEADER=<fieldsync.h> -P check_exports.cmake
-execute_process(COMMAND ${NM} -D --defined-only ${LIB}
-                OUTPUT_VARIABLE out RESULT_VARIABLE rc ERROR_VARIABLE err)
+# A Windows DLL (cross/) has no dynamic symbol table: -DPE_OBJDUMP=<objdump> reads
+# its export table instead.
+if(PE_OBJDUMP)
+  set(tool ${PE_OBJDUMP})
+  execute_process(COMMAND ${PE_OBJDUMP} -p ${LIB}
+                  OUTPUT_VARIABLE out RESULT_VARIABLE rc ERROR_VARIABLE err)
+  set(pattern "^\t\\[ *[0-9]+\\] ([A-Za-z_][A-Za-z0-9_]*)$")
+else()
+  set(tool ${NM})
+  execute_process(COMMAND ${NM} -D --defined-only ${LIB}
+                  OUTPUT_VARIABLE out RESULT_VARIABLE rc ERROR_VARIABLE err)
+  set(pattern "^[0-9a-fA-F]* *[A-Za-z] +([^ ]+)$")
+endif()
 if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "${NM} failed on ${LIB}: ${err}")
+  message(FATAL_ERROR "${tool} failed on ${LIB}: ${err}")
 endif()
 string(REPLACE "\n" ";" lines "${out}")
 set(exported "")
 set(bad "")
 foreach(line IN LISTS lines)
-  if(line MATCHES "^[0-9a-fA-F]* *[A-Za-z] +([^ ]+)$")
+  if(line MATCHES "${pattern}")
     set(sym "${CMAKE_MATCH_1}")
     list(APPEND exported "${sym}")
     if(NOT sym MATCHES "^fsy_" OR sym MATCHES "^fsy__")
