@@ -38,9 +38,10 @@ PORT=$(cat "$W/server/fieldsyncd.port")
 sed -i "s/^port = 0/port = $PORT/" "$W/server/fieldsyncd.conf"
 echo "   listening on https://127.0.0.1:$PORT"
 
-say "2. The admin adds two reps of territory south, and enrols their tablets"
-"$D" user-add "$W/server" alice --role rep --territory south
-"$D" user-add "$W/server" bob --role rep --territory south
+say "2. The admin adds a supervisor and her two reps of territory south, and enrols their tablets"
+"$D" user-add "$W/server" sue --role supervisor --password demo-sue-pw
+"$D" user-add "$W/server" alice --role rep --territory south --supervisor sue
+"$D" user-add "$W/server" bob --role rep --territory south --supervisor sue
 for u in alice bob; do
     "$F" --replica "$W/$u.db" init --server "https://127.0.0.1:$PORT" --ca "$W/server/ca.crt"
     "$F" --replica "$W/$u.db" enroll "$u" "$("$D" enroll-code "$W/server" "$u")"
@@ -114,3 +115,6 @@ sqlite3 "$W/server/store.db" \
             || other || ' (' || other_user || ')' FROM conflicts" 2>/dev/null || true
 echo
 echo "Data left in $W (server directory, replicas, logs)."
+echo "To review it as the supervisor: $D serve $W/server"
+echo "then open https://127.0.0.1:$PORT/review (user sue, password demo-sue-pw;"
+echo "the browser must trust $W/server/ca.crt, or accept the warning)."
