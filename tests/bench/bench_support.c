@@ -33,6 +33,7 @@ static double g_t0;
 static pid_t g_children[MAX_CHILDREN];
 static char g_roots[MAX_ROOTS][512];
 static int g_n_roots;
+static bool g_keep; /* FSY_BENCH_KEEP=1: leave the temp dirs */
 
 /* ---- time ------------------------------------------------------------------ */
 
@@ -98,9 +99,8 @@ static void cleanup(void)
             waitpid(g_children[i], NULL, 0);
             g_children[i] = 0;
         }
-    const char *keep = getenv("FSY_BENCH_KEEP");
     for (int i = 0; i < g_n_roots; i++) {
-        if (keep && *keep == '1')
+        if (g_keep)
             fprintf(stderr, "%s: kept %s\n", g_prog, g_roots[i]);
         else
             nftw(g_roots[i], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -119,6 +119,17 @@ static void on_alarm(int sig)
     for (int i = 0; i < MAX_CHILDREN; i++)
         if (g_children[i] > 0)
             kill(g_children[i], SIGKILL);
+    /* Remove the temp dirs with fork + exec + waitpid, which a signal handler may call. */
+    for (int i = 0; i < g_n_roots && !g_keep; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *const argv[] = {"/bin/rm", "-rf", "--", g_roots[i], NULL};
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
     _exit(2);
 }
 
@@ -126,6 +137,8 @@ void bs_init(const char *prog, int budget_s)
 {
     g_prog = prog;
     g_t0 = bs_now();
+    const char *keep = getenv("FSY_BENCH_KEEP");
+    g_keep = keep && *keep == '1';
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
