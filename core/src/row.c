@@ -104,35 +104,6 @@ done:
     return rc;
 }
 
-int fsy__view_store(fsy_replica *r, const fsy_table *t, const char *id, const cJSON *row)
-{
-    int rc = prepare_view(r, t);
-    if (rc != FSY_OK)
-        return rc;
-    sqlite3_stmt *st = r->view_insert[t->index];
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    for (int i = 0; i < t->n_fields; i++) {
-        const fsy_field *f = &t->fields[i];
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, f->name);
-        int col = i + 2;
-        if (!v || cJSON_IsNull(v))
-            sqlite3_bind_null(st, col);
-        else if (cJSON_IsString(v))
-            sqlite3_bind_text(st, col, v->valuestring, -1, SQLITE_STATIC);
-        else if (cJSON_IsNumber(v) && f->type == FSY_T_INT)
-            sqlite3_bind_int64(st, col, (sqlite3_int64)v->valuedouble);
-        else if (cJSON_IsNumber(v))
-            sqlite3_bind_double(st, col, v->valuedouble);
-        else if (cJSON_IsBool(v))
-            sqlite3_bind_int(st, col, cJSON_IsTrue(v));
-        else
-            sqlite3_bind_null(st, col); /* a shape this version cannot show */
-    }
-    int s = sqlite3_step(st);
-    fsy__stmt_release(st);
-    return s == SQLITE_DONE ? FSY_OK : fsy__sqlerr(r, s, t->name);
-}
-
 static void bind_value(sqlite3_stmt *st, int col, const fsy_field *f, const cJSON *v)
 {
     if (!v || cJSON_IsNull(v))
@@ -146,7 +117,22 @@ static void bind_value(sqlite3_stmt *st, int col, const fsy_field *f, const cJSO
     else if (cJSON_IsBool(v))
         sqlite3_bind_int(st, col, cJSON_IsTrue(v));
     else
-        sqlite3_bind_null(st, col);
+        sqlite3_bind_null(st, col); /* a shape this version cannot show */
+}
+
+int fsy__view_store(fsy_replica *r, const fsy_table *t, const char *id, const cJSON *row)
+{
+    int rc = prepare_view(r, t);
+    if (rc != FSY_OK)
+        return rc;
+    sqlite3_stmt *st = r->view_insert[t->index];
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    for (int i = 0; i < t->n_fields; i++)
+        bind_value(st, i + 2, &t->fields[i],
+                   cJSON_GetObjectItemCaseSensitive(row, t->fields[i].name));
+    int s = sqlite3_step(st);
+    fsy__stmt_release(st);
+    return s == SQLITE_DONE ? FSY_OK : fsy__sqlerr(r, s, t->name);
 }
 
 int fsy__view_update(fsy_replica *r, const fsy_table *t, const char *id, const cJSON *fields)

@@ -387,3 +387,26 @@ int fsy__schema_check_fields(const fsy_table *t, const cJSON *fields, bool is_cr
     }
     return FSY_OK;
 }
+
+/* Pure, so fieldsyncd links it without the replica. */
+void fsy__uuid_v7_format(int64_t now_ms, const unsigned char rnd[10], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    uint64_t ms = (uint64_t)now_ms;
+
+    memcpy(b + 6, rnd, 10);
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f)); /* version 7 */
+    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f)); /* variant 10 */
+
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 0xf];
+    }
+    out[o] = '\0';
+}

@@ -72,4 +72,8 @@ bool fsy__is_uuid(const char *s);
 bool fsy__is_date(const char *s);
 bool fsy__is_time(const char *s);
 
+/* A UUIDv7 (RFC 9562) as text from Unix ms and 10 random bytes (schema.c); the
+ * replica and fieldsyncd both make ids this way. */
+void fsy__uuid_v7_format(int64_t now_ms, const unsigned char rnd[10], char out[37]);
+
 #endif

@@ -46,23 +46,10 @@ int fsy_api_random_token(fsy_api *api, char *out, size_t n_bytes)
 
 int fsy_api_uuid_v7(fsy_api *api, char out[37])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char b[16];
-    uint64_t ms = (uint64_t)fsy_sync_wall_ms();
-    if (mbedtls_ctr_drbg_random(&api->drbg, b + 6, 10) != 0)
+    unsigned char rnd[10];
+    if (mbedtls_ctr_drbg_random(&api->drbg, rnd, sizeof(rnd)) != 0)
         return FSY_ERROR;
-    for (int i = 0; i < 6; i++)
-        b[i] = (unsigned char)(ms >> (40 - 8 * i));
-    b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
-    b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[b[i] >> 4];
-        out[o++] = hex[b[i] & 0xf];
-    }
-    out[o] = '\0';
+    fsy__uuid_v7_format(fsy_sync_wall_ms(), rnd, out);
     return FSY_OK;
 }
 
