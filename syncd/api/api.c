@@ -260,16 +260,14 @@ static void sync_error(fsy_http_response *resp, const fsy_api_error *e)
         fsy__http_response_add_header(resp, "Retry-After", "5");
 }
 
-/* Optional Fsy-Pending / Fsy-Parked headers: what the device's queue held when it synced. */
-static void record_report(fsy_api *api, const fsy_http_request *req, const fsy_device *dev)
+/* Optional Fsy-Pending / Fsy-Parked headers: what the device's queue held when it synced,
+ * stored by the push or pull in its own transaction. */
+static void take_report(fsy_api *api, const fsy_http_request *req)
 {
-    const char *pending = fsy__http_request_header(req, "Fsy-Pending");
-    const char *parked = fsy__http_request_header(req, "Fsy-Parked");
-    if (!pending && !parked)
-        return;
-    if (api->sync.ops->version >= 2)
-        api->sync.ops->device_report(api->sync.store, dev->id, header_int(req, "Fsy-Pending"),
-                                     header_int(req, "Fsy-Parked"), fsy_sync_wall_ms());
+    api->sync.has_report = fsy__http_request_header(req, "Fsy-Pending") ||
+                           fsy__http_request_header(req, "Fsy-Parked");
+    api->sync.report_pending = header_int(req, "Fsy-Pending");
+    api->sync.report_parked = header_int(req, "Fsy-Parked");
 }
 
 static void handle_push(fsy_api *api, const fsy_http_request *req, fsy_http_response *resp)
@@ -282,12 +280,12 @@ static void handle_push(fsy_api *api, const fsy_http_request *req, fsy_http_resp
         return;
     char app[41];
     snprintf(app, sizeof(app), "%s", dev.app_version);
+    take_report(api, req);
     if (fsy_sync_push(&api->sync, &dev, &u, req->body, req->body_len,
                       header_int(req, "Fsy-Device-Time"), &ack, &err) != FSY_OK) {
         sync_error(resp, &err);
         return;
     }
-    record_report(api, req, &dev);
     json_body(resp, 200, ack);
 }
 
@@ -304,12 +302,12 @@ static void handle_pull(fsy_api *api, const fsy_http_request *req, fsy_http_resp
         error(resp, 400, "bad_request", "pull takes ?after=<cursor>&limit=<n> (integers)");
         return;
     }
+    take_report(api, req);
     if (fsy_sync_pull(&api->sync, &dev, &u, after < 0 ? 0 : after, limit < 0 ? 0 : (int)limit,
                       header_int(req, "Fsy-Device-Time"), &out, &err) != FSY_OK) {
         sync_error(resp, &err);
         return;
     }
-    record_report(api, req, &dev);
     json_body(resp, 200, out);
 }
 

@@ -575,8 +575,13 @@ static int sq_log_append(void *ctx, fsy_logrec *rec)
 
 static int sq_log_read(void *ctx, int64_t after, int limit, fsy_log_cb cb, void *userdata)
 {
-    static const char sql[] = "SELECT q, kind, tbl, id, device, user, hlc, fields, old_territory,"
-                              " at_ms FROM changes WHERE q > ?1 ORDER BY q LIMIT ?2";
+    /* The join is an index lookup per entry, far cheaper than loading and parsing the
+     * row in pull.c (docs/performance.md). */
+    static const char sql[] =
+        "SELECT c.q, c.kind, c.tbl, c.id, c.device, c.user, c.hlc, c.fields, c.old_territory,"
+        " c.at_ms, r.tbl IS NOT NULL, r.territory, r.owner, r.info_level"
+        " FROM changes c LEFT JOIN rows r ON r.tbl = c.tbl AND r.id = c.id"
+        " WHERE c.q > ?1 ORDER BY c.q LIMIT ?2";
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -586,7 +591,7 @@ static int sq_log_read(void *ctx, int64_t after, int limit, fsy_log_cb cb, void 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         fsy_logrec rec;
         memset(&rec, 0, sizeof(rec));
-        rec.q = sqlite3_column_int64(st, 0);
+        rec.q = rec.pos = sqlite3_column_int64(st, 0);
         rec.kind = ((const char *)sqlite3_column_text(st, 1))[0];
         rec.tbl = sqlite3_column_int(st, 2);
         copy_text(rec.id, sizeof(rec.id), st, 3);
@@ -596,6 +601,10 @@ static int sq_log_read(void *ctx, int64_t after, int limit, fsy_log_cb cb, void 
         rec.fields = (const char *)sqlite3_column_text(st, 7);
         copy_text(rec.old_territory, sizeof(rec.old_territory), st, 8);
         rec.at_ms = sqlite3_column_int64(st, 9);
+        rec.row_exists = sqlite3_column_int(st, 10) != 0;
+        copy_text(rec.territory, sizeof(rec.territory), st, 11);
+        copy_text(rec.owner, sizeof(rec.owner), st, 12);
+        rec.info_level = sqlite3_column_int(st, 13);
         int crc = cb(&rec, userdata);
         if (crc) {
             sqlite3_finalize(st);
@@ -780,7 +789,7 @@ static int sq_row_log(void *ctx, int tbl, const char *id, fsy_log_cb cb, void *u
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         fsy_logrec rec;
         memset(&rec, 0, sizeof(rec));
-        rec.q = sqlite3_column_int64(st, 0);
+        rec.q = rec.pos = sqlite3_column_int64(st, 0);
         rec.kind = 'c';
         rec.tbl = sqlite3_column_int(st, 2);
         copy_text(rec.id, sizeof(rec.id), st, 3);

@@ -52,9 +52,16 @@ typedef struct fsy_srow {
     int info_level;       /* notes only; 0 otherwise */
 } fsy_srow;
 
-/* One entry of the global change log. kind: 'c' change, 's' scope move of a customer. */
+/*
+ * One entry of the global change log. kind: 'c' change, 's' scope move of a customer.
+ * q is the version the change gave its fields, taken inside the writing transaction;
+ * pos is the entry's place in the log, the pull cursor. A store may only hand out a
+ * pos once no entry with a smaller pos can still appear (docs/protocol.md, "The change
+ * log and late commits"): SQLite, with one writer, uses pos = q.
+ */
 typedef struct fsy_logrec {
     int64_t q;
+    int64_t pos;
     char kind;
     int tbl;
     char id[37];
@@ -64,6 +71,12 @@ typedef struct fsy_logrec {
     const char *fields;      /* JSON object text; NULL for scope entries */
     char old_territory[101]; /* scope entries: where the customer was */
     int64_t at_ms;
+    /* Filled by log_read: the row's scope as it is now, so a pull judges visibility
+     * without loading the row. */
+    bool row_exists;
+    char territory[101];
+    char owner[101];
+    int info_level;
 } fsy_logrec;
 
 typedef struct fsy_conflict {
@@ -168,9 +181,9 @@ typedef struct fsy_store_ops {
     int (*rows_of_customer)(void *ctx, const char *customer_id, fsy_row_cb cb, void *userdata);
 
     int (*log_append)(void *ctx, fsy_logrec *rec); /* assigns rec->q */
-    /* Entries with q > after that every reader may see, in q order, at most limit. */
+    /* Entries with pos > after, in pos order, at most limit, each with its row's scope. */
     int (*log_read)(void *ctx, int64_t after, int limit, fsy_log_cb cb, void *userdata);
-    int64_t (*log_max)(void *ctx);
+    int64_t (*log_max)(void *ctx); /* the highest pos handed out */
 
     int (*conflict_put)(void *ctx, const fsy_conflict *c);
     int (*event_put)(void *ctx, const char *kind, const char *device, const char *detail,

@@ -114,17 +114,17 @@ static int on_entry(const fsy_logrec *rec, void *ud)
         p->full = true;
         return 1; /* stop: the rest comes in the next pull */
     }
-    fsy_srow row;
-    fsy_srow_init(&row);
-    int rc = s->ops->row_get(s->store, rec->tbl, rec->id, &row);
-    if (rc != FSY_OK) {
-        p->rc = rc;
-        return 1;
-    }
-    if (!row.exists) {
+    if (!rec->row_exists) {
         /* nothing to send */
     } else if (rec->kind == 'c') {
-        if (fsy_sync_visible(p->u, &row)) {
+        /* Judged on the scope log_read joined in: no row load, no JSON parse. */
+        fsy_srow scope;
+        memset(&scope, 0, sizeof(scope));
+        scope.tbl = rec->tbl;
+        snprintf(scope.territory, sizeof(scope.territory), "%s", rec->territory);
+        snprintf(scope.owner, sizeof(scope.owner), "%s", rec->owner);
+        scope.info_level = rec->info_level;
+        if (fsy_sync_visible(p->u, &scope)) {
             cJSON *c = cJSON_CreateObject();
             cJSON_AddNumberToObject(c, "q", (double)rec->q);
             cJSON_AddStringToObject(c, "t", fsy__schema_table_at(rec->tbl)->name);
@@ -136,6 +136,13 @@ static int on_entry(const fsy_logrec *rec, void *ud)
             emit(p, c, 100 + (rec->fields ? strlen(rec->fields) : 0));
         }
     } else if (rec->kind == 's') {
+        fsy_srow row;
+        fsy_srow_init(&row);
+        int rc = s->ops->row_get(s->store, rec->tbl, rec->id, &row);
+        if (rc != FSY_OK) {
+            p->rc = rc;
+            return 1;
+        }
         cJSON *old = rec->fields ? cJSON_Parse(rec->fields) : NULL;
         const cJSON *il = cJSON_GetObjectItemCaseSensitive(old, "info_level");
         const cJSON *ow = cJSON_GetObjectItemCaseSensitive(old, "owner");
@@ -146,16 +153,17 @@ static int on_entry(const fsy_logrec *rec, void *ud)
                  cJSON_IsString(ow) ? ow->valuestring : row.owner);
         cJSON_Delete(old);
         p->rec = rec;
-        scope_one(p, &row, rec->old_territory, old_level, old_owner);
-        if (rec->tbl == 0 &&
+        if (row.exists)
+            scope_one(p, &row, rec->old_territory, old_level, old_owner);
+        if (row.exists && rec->tbl == 0 &&
             (rc = s->ops->rows_of_customer(s->store, rec->id, scope_child, p)) != FSY_OK) {
             p->rc = rc;
             fsy_srow_clear(&row);
             return 1;
         }
+        fsy_srow_clear(&row);
     }
-    fsy_srow_clear(&row);
-    p->upto = rec->q;
+    p->upto = rec->pos;
     return 0;
 }
 
@@ -204,14 +212,24 @@ int fsy_sync_pull(fsy_sync *s, fsy_device *dev, const fsy_user *u, int64_t after
     if (rc != FSY_OK)
         goto store_fail_tx;
     bool more = p.full || s->ops->log_max(s->store) > p.upto;
-    /* `after` is what the device confirms it has applied. */
+    /* `after` is what the device confirms it has applied. A device polling an idle log
+     * changes nothing worth an fsync: its row is written when the cursor moves, the
+     * skew moves by a second, or the last-sync time shown to supervisors is a minute
+     * stale. */
+    int64_t now = s->now_ms(), skew = device_time_ms > 0 ? device_time_ms - now : dev->skew_ms;
+    bool changed = after > dev->cursor || now - dev->last_sync_ms >= 60000 ||
+                   skew - dev->skew_ms >= 1000 || dev->skew_ms - skew >= 1000;
     if (after > dev->cursor)
         dev->cursor = after;
-    dev->last_sync_ms = s->now_ms();
-    if (device_time_ms > 0)
-        dev->skew_ms = device_time_ms - dev->last_sync_ms;
-    if ((rc = s->ops->device_put(s->store, dev)) != FSY_OK ||
-        (rc = s->ops->commit(s->store)) != FSY_OK)
+    dev->last_sync_ms = now;
+    dev->skew_ms = skew;
+    if (changed && (rc = s->ops->device_put(s->store, dev)) != FSY_OK)
+        goto store_fail_tx;
+    if (changed && s->has_report &&
+        (rc = s->ops->device_report(s->store, dev->id, s->report_pending, s->report_parked,
+                                    now)) != FSY_OK)
+        goto store_fail_tx;
+    if ((rc = s->ops->commit(s->store)) != FSY_OK)
         goto store_fail_tx;
 
     char hx[FSY_HLC_TEXT_LEN + 1];

@@ -744,6 +744,9 @@ int fsy_sync_push(fsy_sync *s, fsy_device *dev, const fsy_user *u, const char *b
         dev->skew_ms = device_time_ms - p.now;
     if ((rc = s->ops->device_put(s->store, dev)) != FSY_OK)
         goto fail_store;
+    if (s->has_report && (rc = s->ops->device_report(s->store, dev->id, s->report_pending,
+                                                      s->report_parked, p.now)) != FSY_OK)
+        goto fail_store;
     if ((rc = s->ops->commit(s->store)) != FSY_OK)
         goto fail_store;
     /* No server clock in the acknowledgement: a retry must get identical bytes.

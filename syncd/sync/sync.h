@@ -36,6 +36,11 @@ typedef struct fsy_sync {
     fsy_sync_limits lim;
     fsy_sync_stats stats;
     int64_t (*now_ms)(void); /* server clock; tests may replace it */
+    /* What the requesting device said about its queue (Fsy-Pending / Fsy-Parked), set
+     * by the API before a push or pull and written in that request's transaction, so a
+     * report costs no commit of its own. has_report false: the device said nothing. */
+    bool has_report;
+    int64_t report_pending, report_parked;
 } fsy_sync;
 
 /* An error the API turns into an HTTP status and a JSON body with a stable code. */

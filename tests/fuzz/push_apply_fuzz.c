@@ -126,7 +126,7 @@ static void setup(void)
     }
     SETUP_OK(ops->commit(store));
 
-    fsy_sync real = {ops, store, FSY_SYNC_LIMITS_DEFAULT, {0}, fixed_now};
+    fsy_sync real = {ops, store, FSY_SYNC_LIMITS_DEFAULT, {0}, fixed_now, false, 0, 0};
     for (size_t b = 0; b < sizeof(setup_batches) / sizeof(setup_batches[0]); b++) {
         int who = b == 0 ? 1 : 0;
         fsy_device d;
@@ -142,7 +142,7 @@ static void setup(void)
     nested_ops.begin = tx_nop;
     nested_ops.commit = tx_nop;
     nested_ops.rollback = rollback_nop;
-    fsy_sync lim = {&nested_ops, store, FSY_SYNC_LIMITS_DEFAULT, {0}, fixed_now};
+    fsy_sync lim = {&nested_ops, store, FSY_SYNC_LIMITS_DEFAULT, {0}, fixed_now, false, 0, 0};
     lim.lim.max_push_changes = 50;
     lim.lim.pull_max = 200;
     sync_state = lim;
