@@ -264,8 +264,8 @@ static void sync_error(fsy_http_response *resp, const fsy_api_error *e)
  * stored by the push or pull in its own transaction. */
 static void take_report(fsy_api *api, const fsy_http_request *req)
 {
-    api->sync.has_report = fsy__http_request_header(req, "Fsy-Pending") ||
-                           fsy__http_request_header(req, "Fsy-Parked");
+    api->sync.has_report =
+        fsy__http_request_header(req, "Fsy-Pending") || fsy__http_request_header(req, "Fsy-Parked");
     api->sync.report_pending = header_int(req, "Fsy-Pending");
     api->sync.report_parked = header_int(req, "Fsy-Parked");
 }

@@ -55,8 +55,14 @@ static const char schema_sql[] =
     " pending INTEGER NOT NULL, parked INTEGER NOT NULL, at_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS rows_review_visit ON rows(json_extract(vals, '$.visit_id'))"
     " WHERE tbl = 4;"
-    "CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts(resolved_ms);"
-    "PRAGMA user_version = 2;";
+    "CREATE INDEX IF NOT EXISTS conflicts_open ON conflicts(resolved_ms);";
+
+/* Version 3: the change log keeps the scope a change left its row in, so a pull skips
+ * other territories' entries without a join (entries from version 2 stay NULL and
+ * pass the prefilter). */
+static const char migrate_v3_sql[] = "ALTER TABLE changes ADD COLUMN territory TEXT;"
+                                     "ALTER TABLE changes ADD COLUMN owner TEXT;"
+                                     "PRAGMA user_version = 3;";
 
 static int fail(sq *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(sq *s, int code, const char *fmt, ...)
@@ -119,6 +125,17 @@ static int done(sq *s, sqlite3_stmt *st, const char *what)
     return rc == SQLITE_DONE ? 0 : sqlfail(s, rc, what);
 }
 
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 static int sq_open(void **ctx, const char *dsn, char *err, size_t errlen)
 {
     sqx *x = calloc(1, sizeof(*x));
@@ -136,7 +153,13 @@ static int sq_open(void **ctx, const char *dsn, char *err, size_t errlen)
                           NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK && user_version(s->db) < 3)
+        rc = sqlite3_exec(s->db, migrate_v3_sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open store %s: %s", dsn,
                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
@@ -550,8 +573,9 @@ static int sq_rows_of_customer(void *ctx, const char *customer_id, fsy_row_cb cb
 
 static int sq_log_append(void *ctx, fsy_logrec *rec)
 {
-    static const char sql[] = "INSERT INTO changes(kind, tbl, id, device, user, hlc, fields,"
-                              " old_territory, at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    static const char sql[] =
+        "INSERT INTO changes(kind, tbl, id, device, user, hlc, fields, old_territory, at_ms,"
+        " territory, owner) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
     sqlite3_stmt *st;
     char kind[2] = {rec->kind, 0};
     int rc = prep(ctx, sql, &st);
@@ -567,27 +591,42 @@ static int sq_log_append(void *ctx, fsy_logrec *rec)
         sqlite3_bind_text(st, 7, rec->fields, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, rec->old_territory, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, rec->at_ms);
+    if (rec->kind == 'c') {
+        sqlite3_bind_text(st, 10, rec->territory, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, rec->owner, -1, SQLITE_STATIC);
+    }
     if ((rc = done(ctx, st, "appending to the change log")) != 0)
         return rc;
     rec->q = sqlite3_last_insert_rowid(((sq *)ctx)->db);
     return 0;
 }
 
-static int sq_log_read(void *ctx, int64_t after, int limit, fsy_log_cb cb, void *userdata)
+static int64_t sq_log_max(void *ctx);
+
+static int sq_log_read(void *ctx, int64_t after, int limit, const fsy_log_scope *scope,
+                       fsy_log_cb cb, void *userdata, int64_t *seen_out)
 {
-    /* The join is an index lookup per entry, far cheaper than loading and parsing the
-     * row in pull.c (docs/performance.md). */
+    /* The prefilter runs on the log's own columns before the join, so entries of other
+     * territories cost a comparison each; the join is an index lookup per entry kept,
+     * far cheaper than loading and parsing the row in pull.c (docs/performance.md). */
     static const char sql[] =
         "SELECT c.q, c.kind, c.tbl, c.id, c.device, c.user, c.hlc, c.fields, c.old_territory,"
         " c.at_ms, r.tbl IS NOT NULL, r.territory, r.owner, r.info_level"
         " FROM changes c LEFT JOIN rows r ON r.tbl = c.tbl AND r.id = c.id"
-        " WHERE c.q > ?1 ORDER BY c.q LIMIT ?2";
+        " WHERE c.q > ?1 AND (?3 IS NULL OR c.territory IS NULL OR c.kind = 's'"
+        " OR c.territory = ?3 OR c.owner = ?4) ORDER BY c.q LIMIT ?2";
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sqlfail(ctx, rc, "reading the change log");
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int(st, 2, limit);
+    if (scope) {
+        sqlite3_bind_text(st, 3, scope->territory ? scope->territory : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, scope->owner ? scope->owner : "", -1, SQLITE_STATIC);
+    }
+    int delivered = 0;
+    int64_t last = after;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         fsy_logrec rec;
         memset(&rec, 0, sizeof(rec));
@@ -605,14 +644,24 @@ static int sq_log_read(void *ctx, int64_t after, int limit, fsy_log_cb cb, void 
         copy_text(rec.territory, sizeof(rec.territory), st, 11);
         copy_text(rec.owner, sizeof(rec.owner), st, 12);
         rec.info_level = sqlite3_column_int(st, 13);
+        delivered++;
+        last = rec.pos;
         int crc = cb(&rec, userdata);
         if (crc) {
             sqlite3_finalize(st);
+            *seen_out = last;
             return crc;
         }
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "reading the change log");
+    if (rc != SQLITE_DONE)
+        return sqlfail(ctx, rc, "reading the change log");
+    /* Fewer than limit: everything up to the head was examined. The caller holds a
+     * transaction, so the head is read in the same snapshot as the entries. */
+    *seen_out = delivered < limit ? sq_log_max(ctx) : last;
+    if (*seen_out < last)
+        *seen_out = last;
+    return 0;
 }
 
 static int64_t sq_log_max(void *ctx)

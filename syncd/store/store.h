@@ -71,13 +71,20 @@ typedef struct fsy_logrec {
     const char *fields;      /* JSON object text; NULL for scope entries */
     char old_territory[101]; /* scope entries: where the customer was */
     int64_t at_ms;
-    /* Filled by log_read: the row's scope as it is now, so a pull judges visibility
-     * without loading the row. */
+    /* log_append stores territory and owner as the change left the row ('c' entries);
+     * log_read fills all four with the row's scope as it is now, so a pull judges
+     * visibility without loading the row. */
     bool row_exists;
     char territory[101];
     char owner[101];
     int info_level;
 } fsy_logrec;
+
+/* Whose entries a pull wants (a rep: their territory, and their own records anywhere). */
+typedef struct fsy_log_scope {
+    const char *territory;
+    const char *owner;
+} fsy_log_scope;
 
 typedef struct fsy_conflict {
     int tbl;
@@ -181,8 +188,14 @@ typedef struct fsy_store_ops {
     int (*rows_of_customer)(void *ctx, const char *customer_id, fsy_row_cb cb, void *userdata);
 
     int (*log_append)(void *ctx, fsy_logrec *rec); /* assigns rec->q */
-    /* Entries with pos > after, in pos order, at most limit, each with its row's scope. */
-    int (*log_read)(void *ctx, int64_t after, int limit, fsy_log_cb cb, void *userdata);
+    /* Entries with pos > after, in pos order, at most limit, each with its row's current
+     * scope (row_exists, territory, owner, info_level). scope NULL: every entry; else only
+     * entries whose stored (write-time) territory or owner matches, every 's' entry, and
+     * entries with no stored territory: a prefilter, pull.c judges each on the row now.
+     * *seen_out: the pos through which the log was examined, in the same snapshot: the
+     * last entry given to cb when limit were delivered or cb stopped, else the log's head. */
+    int (*log_read)(void *ctx, int64_t after, int limit, const fsy_log_scope *scope, fsy_log_cb cb,
+                    void *userdata, int64_t *seen_out);
     int64_t (*log_max)(void *ctx); /* the highest pos handed out */
 
     int (*conflict_put)(void *ctx, const fsy_conflict *c);

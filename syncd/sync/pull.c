@@ -195,17 +195,22 @@ int fsy_sync_pull(fsy_sync *s, fsy_device *dev, const fsy_user *u, int64_t after
 
     if ((rc = s->ops->begin(s->store)) != FSY_OK)
         goto store_fail;
-    /* Scan in chunks: entries outside the scope are skipped but still advance upto. */
+    /* Scan in chunks. A rep's scan skips other territories' entries in the store; what
+     * it examined without sending still advances upto, so the next pull starts after it. */
+    fsy_log_scope scope = {u->territory, u->name};
+    const fsy_log_scope *filter = u->role == FSY_ROLE_REP ? &scope : NULL;
     int64_t scanned_from = after;
     for (int round = 0; round < 64 && !p.full && !p.rc; round++) {
-        int64_t before = p.upto;
-        rc = s->ops->log_read(s->store, scanned_from, limit, on_entry, &p);
+        int64_t seen = scanned_from;
+        rc = s->ops->log_read(s->store, scanned_from, limit, filter, on_entry, &p, &seen);
         if (rc != FSY_OK && rc != 1)
             break;
         rc = FSY_OK;
-        if (p.upto == before)
-            break; /* end of the log */
-        scanned_from = p.upto;
+        if (p.full || p.rc || seen <= scanned_from)
+            break; /* a full page, an error, or the end of the log */
+        if (seen > p.upto)
+            p.upto = seen;
+        scanned_from = seen;
     }
     if (p.rc)
         rc = p.rc;
@@ -226,8 +231,8 @@ int fsy_sync_pull(fsy_sync *s, fsy_device *dev, const fsy_user *u, int64_t after
     if (changed && (rc = s->ops->device_put(s->store, dev)) != FSY_OK)
         goto store_fail_tx;
     if (changed && s->has_report &&
-        (rc = s->ops->device_report(s->store, dev->id, s->report_pending, s->report_parked,
-                                    now)) != FSY_OK)
+        (rc = s->ops->device_report(s->store, dev->id, s->report_pending, s->report_parked, now)) !=
+            FSY_OK)
         goto store_fail_tx;
     if ((rc = s->ops->commit(s->store)) != FSY_OK)
         goto store_fail_tx;

@@ -492,6 +492,8 @@ static cJSON *merge_change(push_ctx *p, const cJSON *ch, int *rc_out)
         fsy__hlc_format(h > bound ? bound : h, rec.hlc);
         rec.fields = ftext;
         rec.at_ms = p->now;
+        snprintf(rec.territory, sizeof(rec.territory), "%s", row.territory);
+        snprintf(rec.owner, sizeof(rec.owner), "%s", row.owner);
         rc = ftext ? s->ops->log_append(s->store, &rec) : FSY_ENOMEM;
         free(ftext);
         if (rc != FSY_OK) {
@@ -745,7 +747,7 @@ int fsy_sync_push(fsy_sync *s, fsy_device *dev, const fsy_user *u, const char *b
     if ((rc = s->ops->device_put(s->store, dev)) != FSY_OK)
         goto fail_store;
     if (s->has_report && (rc = s->ops->device_report(s->store, dev->id, s->report_pending,
-                                                      s->report_parked, p.now)) != FSY_OK)
+                                                     s->report_parked, p.now)) != FSY_OK)
         goto fail_store;
     if ((rc = s->ops->commit(s->store)) != FSY_OK)
         goto fail_store;
