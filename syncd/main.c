@@ -244,6 +244,7 @@ static int cmd_serve(const char *dir)
     o.cert_file = cert;
     o.key_file = key;
     o.handler = fsy_api_handle;
+    o.batch_end = fsy_api_batch_end;
     o.userdata = &d.api;
     d.api.log_requests = d.cfg.log_requests;
     fsy_net_server *s = NULL;

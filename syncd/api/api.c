@@ -62,6 +62,7 @@ int fsy_api_init(fsy_api *api, const fsy_store_ops *ops, void *store, const fsy_
     api->sync.store = store;
     api->sync.lim = lim ? *lim : def;
     api->sync.now_ms = fsy_sync_wall_ms;
+    api->is_grouping = ops->version >= 3 && ops->group_begin && ops->group_end;
     mbedtls_entropy_init(&api->entropy);
     mbedtls_ctr_drbg_init(&api->drbg);
     if (mbedtls_ctr_drbg_seed(&api->drbg, mbedtls_entropy_func, &api->entropy,
@@ -402,6 +403,12 @@ static void handle_metrics(fsy_api *api, fsy_http_response *resp)
     tb_printf(&b, "fieldsync_security_events_total %" PRIu64 "\n", s->security_events);
     metric(&b, "fieldsync_auth_failures_total", "counter", "Refused tokens and enrolment codes.");
     tb_printf(&b, "fieldsync_auth_failures_total %" PRIu64 "\n", api->auth_failures);
+    metric(&b, "fieldsync_group_commits_total", "counter",
+           "Store commits, each shared by the requests of one wake-up of the loop.");
+    tb_printf(&b, "fieldsync_group_commits_total %" PRIu64 "\n", api->group_commits);
+    metric(&b, "fieldsync_group_commit_failures_total", "counter",
+           "Group commits that failed; every request in them got 503.");
+    tb_printf(&b, "fieldsync_group_commit_failures_total %" PRIu64 "\n", api->group_failures);
     metric(&b, "fieldsync_enrollments_total", "counter", "Devices enrolled.");
     tb_printf(&b, "fieldsync_enrollments_total %" PRIu64 "\n", api->enrollments);
     metric(&b, "fieldsync_change_log_head", "gauge", "Highest server sequence number.");
@@ -453,6 +460,12 @@ void fsy_api_handle(const fsy_http_request *req, fsy_http_response *resp, void *
         ep = FSY_EP_REVIEW;
 
     bool want_post = ep == FSY_EP_ENROLL || ep == FSY_EP_PUSH;
+    /* Group commit: requests that reach the store in one wake-up of the loop share one
+     * transaction and one fsync; net holds their responses until fsy_api_batch_end. */
+    bool uses_store =
+        ep == FSY_EP_ENROLL || ep == FSY_EP_PUSH || ep == FSY_EP_PULL || ep == FSY_EP_REVIEW;
+    if (uses_store && api->is_grouping && !api->in_group)
+        api->in_group = api->sync.ops->group_begin(api->sync.store) == FSY_OK;
     if (ep == FSY_EP_REVIEW && !api->review)
         error(resp, 503, "review_unavailable", "the review page is not set up");
     else if (ep == FSY_EP_REVIEW)
@@ -473,6 +486,7 @@ void fsy_api_handle(const fsy_http_request *req, fsy_http_response *resp, void *
     else
         handle_pull(api, req, resp);
 
+    resp->is_deferred = api->in_group;
     double dt = mono_s() - t0;
     fsy_endpoint_stats *st = &api->ep[ep];
     st->requests++;
@@ -487,4 +501,21 @@ void fsy_api_handle(const fsy_http_request *req, fsy_http_response *resp, void *
     if (api->log_requests)
         fprintf(stderr, "fieldsyncd: %s %s %d %.1f ms %s\n", req->method, req->path, resp->status,
                 dt * 1000, req->peer);
+}
+
+int fsy_api_batch_end(void *userdata)
+{
+    fsy_api *api = userdata;
+    if (!api->in_group)
+        return 0;
+    api->in_group = false;
+    int rc = api->sync.ops->group_end(api->sync.store, true);
+    if (rc != FSY_OK) {
+        api->group_failures++;
+        fprintf(stderr, "fieldsyncd: error: a group commit failed, its requests get 503: %s\n",
+                api->sync.ops->errmsg(api->sync.store));
+    } else {
+        api->group_commits++;
+    }
+    return rc;
 }

@@ -43,11 +43,16 @@ typedef struct fsy_api {
     uint64_t enrollments;
     bool log_requests;
     struct fsy_review *review; /* the supervisor review (syncd/review); owned */
+    bool is_grouping;          /* the store can group commits (store.h version 3) */
+    bool in_group;             /* a group is open for this wake-up of the loop */
+    uint64_t group_commits, group_failures;
 } fsy_api;
 
 int fsy_api_init(fsy_api *api, const fsy_store_ops *ops, void *store, const fsy_sync_limits *lim);
 void fsy_api_free(fsy_api *api);
 void fsy_api_handle(const fsy_http_request *req, fsy_http_response *resp, void *userdata);
+/* fsy_net_opts.batch_end: commit the wake-up's group; nonzero when it failed. */
+int fsy_api_batch_end(void *userdata);
 
 /* Shared with the admin commands in main.c. */
 void fsy_api_sha256(const void *data, size_t len, unsigned char out[32]);

@@ -60,6 +60,9 @@ typedef struct fsy_http_response {
     size_t extra_headers_len;                       /* bytes used in extra_headers */
     bool is_close;                                  /* close the connection after this response */
     bool is_no_gzip; /* never compress this body (already compressed, tiny, ...) */
+    /* Hold the response until the server's batch_end says the work behind it is durable
+     * (group commit: see fsy_net_opts.batch_end). Ignored when there is no batch_end. */
+    bool is_deferred;
 } fsy_http_response;
 
 /*

@@ -49,7 +49,8 @@
 #define LOG_LINE           768
 #define LOG_PER_SECOND     20 /* warn/error lines; the rest are counted, not written */
 
-enum conn_state { ST_SNIFF, ST_HANDSHAKE, ST_READ, ST_WRITE, ST_CLOSE_NOTIFY, ST_LINGER };
+/* ST_HELD: a response is ready in out but waits for the batch to commit (batch_end). */
+enum conn_state { ST_SNIFF, ST_HANDSHAKE, ST_READ, ST_HELD, ST_WRITE, ST_CLOSE_NOTIFY, ST_LINGER };
 
 /* Result of one step of the state machine. */
 enum step { STEP_AGAIN, STEP_BLOCKED, STEP_CLOSE };
@@ -92,8 +93,10 @@ typedef struct conn {
     int64_t linger_until_ms; /* LINGER deadline */
     bool is_plain;           /* answering non-TLS bytes: send out unencrypted */
     bool is_close_after_write;
-    bool is_continue; /* out holds "100 Continue"; the request is still being read */
-    char peer[64];    /* "addr:port", "[v6addr]:port" */
+    bool is_continue;             /* out holds "100 Continue"; the request is still being read */
+    char peer[64];                /* "addr:port", "[v6addr]:port" */
+    struct conn *held_next;       /* ST_HELD: the server's list of held responses */
+    fsy__http_write_opts held_wo; /* ST_HELD: to write a 503 instead if the batch fails */
 } conn;
 
 struct fsy_net_server {
@@ -117,6 +120,7 @@ struct fsy_net_server {
     uint64_t n_log_dropped;   /* lines dropped since the last one logged */
     conn *conns;
     size_t n_conns;
+    conn *held; /* responses waiting for batch_end, this wake-up */
     _Atomic uint64_t counters[N_COUNTERS];
     char listen_tag, stop_tag; /* their addresses mark the two special fds in epoll */
     char errmsg[ERRMSG_LEN];
@@ -237,6 +241,7 @@ static int64_t conn_deadline(const fsy_net_server *s, const conn *c)
         if (c->req_start_ms)
             return c->req_start_ms + o->request_timeout_ms;
         return c->idle_since_ms + o->idle_timeout_ms;
+    case ST_HELD: /* released within the same wake-up; a deadline only for safety */
     case ST_WRITE:
     case ST_CLOSE_NOTIFY:
         return c->write_ms + o->write_timeout_ms;
@@ -454,9 +459,58 @@ static enum step respond(fsy_net_server *s, conn *c)
     }
     if (c->is_close_after_write)
         drop_pending(c); /* pipelined requests after a close are not answered */
-    c->state = ST_WRITE;
     c->write_ms = now_ms();
+    if (resp.is_deferred && s->opts.batch_end) {
+        c->state = ST_HELD;
+        c->held_wo = wo;
+        c->held_next = s->held;
+        s->held = c;
+        c->want = 0; /* nothing to read or write until the batch is decided */
+        return STEP_BLOCKED;
+    }
+    c->state = ST_WRITE;
     return STEP_AGAIN;
+}
+
+/*
+ * Group commit: the responses deferred during one wake-up go out together once
+ * batch_end has made their work durable, so concurrent devices share one commit.
+ * Driving a released connection may run a pipelined request, which may be held
+ * again: loop until nothing is.
+ */
+static bool conn_drive(fsy_net_server *s, conn *c);
+
+static void release_held(fsy_net_server *s)
+{
+    while (s->held) {
+        int rc = s->opts.batch_end(s->opts.userdata);
+        conn *list = s->held;
+
+        s->held = NULL;
+        while (list) {
+            conn *c = list;
+
+            list = c->held_next;
+            c->held_next = NULL;
+            if (rc != 0) {
+                fsy_http_response resp;
+
+                memset(&resp, 0, sizeof(resp));
+                fsy__http_response_set_error(&resp, 503, "store_error",
+                                             "the store could not commit this request's "
+                                             "batch; nothing was applied: retry");
+                fsy__http_response_add_header(&resp, "Retry-After", "5");
+                fsy__buf_free(&c->out);
+                c->out_off = 0;
+                if (fsy__http_response_write(&c->out, &resp, &c->held_wo) != FSY_OK)
+                    c->is_close_after_write = true;
+                free(resp.body);
+            }
+            c->state = ST_WRITE;
+            c->write_ms = now_ms();
+            conn_drive(s, c);
+        }
+    }
 }
 
 static enum step do_read(fsy_net_server *s, conn *c)
@@ -661,6 +715,9 @@ static bool conn_drive(fsy_net_server *s, conn *c)
         case ST_READ:
             st = do_read(s, c);
             break;
+        case ST_HELD:
+            st = STEP_BLOCKED; /* release_held moves it on */
+            break;
         case ST_WRITE:
             st = do_write(s, c);
             break;
@@ -713,6 +770,7 @@ static void on_timeout(fsy_net_server *s, conn *c)
         }
         conn_drive(s, c);
         return;
+    case ST_HELD:
     case ST_WRITE:
     case ST_CLOSE_NOTIFY:
         count(s, C_WRITE_TIMEOUT);
@@ -1095,6 +1153,8 @@ int fsy__net_server_run(fsy_net_server *s)
                 conn_drive(s, tag); /* an fd appears once per batch: tag is live */
             }
         }
+        if (s->held)
+            release_held(s);
         now = now_ms();
         if (s->accept_resume_ms && now >= s->accept_resume_ms)
             resume_accept(s);

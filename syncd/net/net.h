@@ -66,6 +66,12 @@ typedef struct fsy_net_opts {
     size_t gzip_min_bytes;          /* compress response bodies at least this large */
     int gzip_level;                 /* zlib level 1..9 */
 
+    /* Group commit. Called once after each wake-up of the loop in which a handler
+     * deferred a response (fsy_http_response.is_deferred), before any of those responses
+     * is sent: return 0 when the work behind them is durable, nonzero to replace every
+     * one of them by 503 store_error with Retry-After. NULL: nothing is deferred. */
+    int (*batch_end)(void *userdata);
+
     bool is_verbose;    /* also log the success path: listen, one line per request */
     fsy_net_log_fn log; /* NULL = stderr */
     void *log_userdata; /* passed to log */

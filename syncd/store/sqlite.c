@@ -20,6 +20,8 @@
 typedef struct sq {
     sqlite3 *db;
     char err[FSY_STORE_ERR_LEN];
+    bool in_group; /* group_begin ran: requests are savepoints in one transaction */
+    bool in_req;   /* in a group: a request's savepoint is open */
 } sq;
 
 static const char schema_sql[] =
@@ -200,23 +202,70 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 
 static int sq_begin(void *ctx)
 {
-    return exec(ctx, SQL_BEGIN);
+    sq *s = ctx;
+    if (!s->in_group)
+        return exec(s, SQL_BEGIN);
+    if (s->in_req)
+        return fail(s, FSY_EMISUSE, "a request's transaction is already open");
+    /* SQLite rolls a whole transaction back on some errors (disk full, I/O): then the
+     * group is gone, and a savepoint would quietly start a transaction of its own. */
+    if (sqlite3_get_autocommit(s->db))
+        return fail(s, FSY_ERROR, "the store rolled this batch back after an error");
+    int rc = exec(s, "SAVEPOINT fsy_req");
+    s->in_req = rc == 0;
+    return rc;
 }
 
 static int sq_commit(void *ctx)
 {
-    return exec(ctx, SQL_COMMIT);
+    sq *s = ctx;
+    if (!s->in_group)
+        return exec(s, SQL_COMMIT);
+    s->in_req = false;
+    return exec(s, "RELEASE fsy_req");
 }
 
 static void sq_rollback(void *ctx)
 {
     sq *s = ctx;
-    if (!sqlite3_get_autocommit(s->db)) {
-        char keep[FSY_STORE_ERR_LEN];
-        memcpy(keep, s->err, sizeof(keep));
+    char keep[FSY_STORE_ERR_LEN];
+    memcpy(keep, s->err, sizeof(keep));
+    if (s->in_group) {
+        if (s->in_req) {
+            exec(s, "ROLLBACK TO fsy_req");
+            exec(s, "RELEASE fsy_req");
+            s->in_req = false;
+        }
+    } else if (!sqlite3_get_autocommit(s->db)) {
         exec(s, SQL_ROLLBACK);
-        memcpy(s->err, keep, sizeof(keep));
     }
+    memcpy(s->err, keep, sizeof(keep));
+}
+
+static int sq_group_begin(void *ctx)
+{
+    sq *s = ctx;
+    if (s->in_group || !sqlite3_get_autocommit(s->db))
+        return fail(s, FSY_EMISUSE, "a transaction is already open");
+    int rc = exec(s, SQL_BEGIN);
+    s->in_group = rc == 0;
+    return rc;
+}
+
+static int sq_group_end(void *ctx, bool is_commit)
+{
+    sq *s = ctx;
+    if (!s->in_group)
+        return fail(s, FSY_EMISUSE, "no group is open");
+    if (s->in_req)
+        sq_rollback(s); /* a request left its work open: it was not acknowledged */
+    s->in_group = false;
+    if (is_commit && sqlite3_get_autocommit(s->db))
+        return fail(s, FSY_ERROR, "the store rolled this batch back after an error");
+    int rc = is_commit ? exec(s, SQL_COMMIT) : FSY_OK;
+    if (!is_commit || rc != 0)
+        sq_rollback(s);
+    return rc;
 }
 
 static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col)
@@ -981,7 +1030,7 @@ static int sq_device_health(void *ctx, const char *team, fsy_health_cb cb, void 
 }
 
 const fsy_store_ops fsy_store_sqlite = {
-    .version = 2,
+    .version = 3,
     .name = "sqlite",
     .open = sq_open,
     .close = sq_close,
@@ -1014,4 +1063,6 @@ const fsy_store_ops fsy_store_sqlite = {
     .conflict_resolve = sq_conflict_resolve,
     .device_report = sq_device_report,
     .device_health = sq_device_health,
+    .group_begin = sq_group_begin,
+    .group_end = sq_group_end,
 };

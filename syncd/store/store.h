@@ -157,7 +157,7 @@ typedef int (*fsy_health_cb)(const fsy_device_health *h, void *userdata);
 
 /* Every call returns 0 or a negative FSY_E* code and fills err on failure. */
 typedef struct fsy_store_ops {
-    int version; /* bump when a member is appended */
+    int version; /* bump when a member is appended (now 3) */
     const char *name;
     int (*open)(void **ctx, const char *dsn, char *err, size_t errlen);
     void (*close)(void *ctx);
@@ -218,6 +218,14 @@ typedef struct fsy_store_ops {
                          int64_t at_ms);
     /* Devices of the team's users (team NULL: all), with their reports. */
     int (*device_health)(void *ctx, const char *team, fsy_health_cb cb, void *userdata);
+
+    /* ---- version 3: group commit (may be NULL: no grouping) ---- */
+    /* Open a group: until group_end, begin/commit/rollback mark out one request's work
+     * inside one store transaction (savepoints), and commit is NOT durable yet. */
+    int (*group_begin)(void *ctx);
+    /* Close it: commit (durable when it returns 0) or, with is_commit false or on
+     * failure, roll everything in the group back. */
+    int (*group_end)(void *ctx, bool is_commit);
 } fsy_store_ops;
 
 extern const fsy_store_ops fsy_store_sqlite;

@@ -732,6 +732,7 @@ typedef struct conc_result {
     int devices, rounds_done;
     bool push_only;
     double push_handler_ms, pull_handler_ms; /* mean per request, from /metrics */
+    double per_commit;                       /* requests per store commit (group commit) */
     long connect_errors;
     long abandoned; /* requests cut off by the time budget */
     bool skipped;
@@ -808,6 +809,7 @@ static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cu
     dv.push_only = push_only;
     out->push_only = push_only;
     double hp0 = handler_sum(&h, "push"), hl0 = handler_sum(&h, "pull");
+    double gc0 = bs_metric(&h, "fieldsync_group_commits_total");
     dv.visits = dv.pulled = 0;
     dv.up = dv.down = 0;
     dv.lat_push = calloc((size_t)n * (size_t)rounds, sizeof(double));
@@ -831,6 +833,8 @@ static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cu
         (handler_sum(&h, "push") - hp0) / (double)(dv.n_push ? dv.n_push : 1) * 1e3;
     out->pull_handler_ms =
         (handler_sum(&h, "pull") - hl0) / (double)(dv.n_pull ? dv.n_pull : 1) * 1e3;
+    double commits = bs_metric(&h, "fieldsync_group_commits_total") - gc0;
+    out->per_commit = commits > 0 ? (double)(dv.n_push + dv.n_pull) / commits : 0;
     int min_round = rounds;
     for (int i = 0; i < n; i++)
         if (devs[i].round < min_round)
@@ -1006,10 +1010,11 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
                r->visits / r->wall_s, r->pulled / r->wall_s, r->push_p50, r->push_p99, p50, p99,
                r->all_p50, r->all_p99, r->errors);
     }
-    printf("\n%-14s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n", "devices", "connect", "connect",
-           "RSS idle", "RSS peak", "daemon", "bench", "handler", "handler", "wire up", "down");
-    printf("%-14s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "s", "errors", "MB", "MB",
-           "CPU %", "CPU %", "push ms", "pull ms", "B/req", "B/req");
+    printf("\n%-14s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "devices", "connect", "connect",
+           "RSS idle", "RSS peak", "daemon", "bench", "handler", "handler", "reqs per", "wire up",
+           "down");
+    printf("%-14s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "s", "errors", "MB", "MB",
+           "CPU %", "CPU %", "push ms", "pull ms", "commit", "B/req", "B/req");
     for (int i = 0; i < n_runs; i++) {
         conc_result *r = &rs[i];
         char name[32], pull_ms[16] = "-";
@@ -1018,10 +1023,10 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
             continue;
         if (!r->push_only)
             snprintf(pull_ms, sizeof(pull_ms), "%.2f", r->pull_handler_ms);
-        printf("%-14s %9.2f %7ld %8.1f %8.1f %8.0f %8.0f %8.2f %8s %8.0f %8.0f\n", name,
+        printf("%-14s %9.2f %7ld %8.1f %8.1f %8.0f %8.0f %8.2f %8s %8.1f %8.0f %8.0f\n", name,
                r->connect_s, r->connect_errors, r->rss_idle_kb / 1024.0, r->hwm_kb / 1024.0,
                r->daemon_cpu / r->wall_s * 100, r->bench_cpu / r->wall_s * 100, r->push_handler_ms,
-               pull_ms, r->up_per_req, r->down_per_req);
+               pull_ms, r->per_commit, r->up_per_req, r->down_per_req);
     }
     for (int i = 0; i < n_runs; i++)
         if (rs[i].abandoned)
