@@ -62,9 +62,12 @@ static const char schema_sql[] =
 /* Version 3: the change log keeps the scope a change left its row in, so a pull skips
  * other territories' entries without a join (entries from version 2 stay NULL and
  * pass the prefilter). */
-static const char migrate_v3_sql[] = "ALTER TABLE changes ADD COLUMN territory TEXT;"
-                                     "ALTER TABLE changes ADD COLUMN owner TEXT;"
-                                     "PRAGMA user_version = 3;";
+static const char migrate_v3_sql[] =
+    "ALTER TABLE changes ADD COLUMN territory TEXT;"
+    "ALTER TABLE changes ADD COLUMN owner TEXT;"
+    "CREATE INDEX changes_territory ON changes(territory, q);"
+    "CREATE INDEX changes_owner ON changes(owner, q) WHERE owner IS NOT NULL;"
+    "PRAGMA user_version = 3;";
 
 static int fail(sq *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(sq *s, int code, const char *fmt, ...)
@@ -149,10 +152,11 @@ static int sq_open(void **ctx, const char *dsn, char *err, size_t errlen)
     int rc = sqlite3_open_v2(dsn, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(s->db, 5000);
-        rc = sqlite3_exec(s->db,
-                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                          " PRAGMA foreign_keys = OFF;",
-                          NULL, NULL, NULL);
+        rc = sqlite3_exec(
+            s->db,
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -8192;"
+            " PRAGMA foreign_keys = OFF;",
+            NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -655,15 +659,25 @@ static int64_t sq_log_max(void *ctx);
 static int sq_log_read(void *ctx, int64_t after, int limit, const fsy_log_scope *scope,
                        fsy_log_cb cb, void *userdata, int64_t *seen_out)
 {
-    /* The prefilter runs on the log's own columns before the join, so entries of other
-     * territories cost a comparison each; the join is an index lookup per entry kept,
-     * far cheaper than loading and parsing the row in pull.c (docs/performance.md). */
-    static const char sql[] =
-        "SELECT c.q, c.kind, c.tbl, c.id, c.device, c.user, c.hlc, c.fields, c.old_territory,"
-        " c.at_ms, r.tbl IS NOT NULL, r.territory, r.owner, r.info_level"
-        " FROM changes c LEFT JOIN rows r ON r.tbl = c.tbl AND r.id = c.id"
-        " WHERE c.q > ?1 AND (?3 IS NULL OR c.territory IS NULL OR c.kind = 's'"
-        " OR c.territory = ?3 OR c.owner = ?4) ORDER BY c.q LIMIT ?2";
+    /* A rep's pull reads only the entries of their territory, their own records and
+     * the entries without a territory (scope moves, entries from before store version
+     * 3) through two indexes, so a device does not scan the other territories' traffic
+     * (1.4 us an entry); each branch stops at limit, as the first limit of the union in
+     * q order are among them. The join is an index lookup per entry kept, far cheaper than
+     * loading and parsing the row in pull.c (docs/performance.md). */
+#define LOG_COLS                                                                                   \
+    "SELECT c.q, c.kind, c.tbl, c.id, c.device, c.user, c.hlc, c.fields, c.old_territory,"         \
+    " c.at_ms, r.tbl IS NOT NULL, r.territory, r.owner, r.info_level"                              \
+    " FROM changes c LEFT JOIN rows r ON r.tbl = c.tbl AND r.id = c.id"
+    static const char sql_all[] = LOG_COLS " WHERE c.q > ?1 ORDER BY c.q LIMIT ?2";
+    static const char sql_scope[] =
+        LOG_COLS " WHERE c.q IN (SELECT q FROM (SELECT q FROM changes WHERE territory = ?3"
+                 " AND q > ?1 ORDER BY q LIMIT ?2) UNION ALL SELECT q FROM (SELECT q FROM"
+                 " changes WHERE owner = ?4 AND q > ?1 ORDER BY q LIMIT ?2) UNION ALL SELECT q"
+                 " FROM (SELECT q FROM changes WHERE territory IS NULL AND q > ?1 ORDER BY q"
+                 " LIMIT ?2)) ORDER BY c.q LIMIT ?2";
+#undef LOG_COLS
+    const char *sql = scope ? sql_scope : sql_all;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
