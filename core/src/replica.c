@@ -357,35 +357,46 @@ static int scalar_int(fsy_replica *r, const char *sql, int64_t *out)
  */
 int fsy__replica_reload_state(fsy_replica *r)
 {
-    int64_t v, floor_seq, floor_hlc;
+    int64_t dv, v, floor_seq, floor_hlc, seq_max, hlc_max, frozen, pending;
+    char *dev = NULL, *user = NULL;
     int rc;
-    if ((rc = data_version(r, &r->data_version)) != FSY_OK)
-        return rc;
-    if ((rc = fsy__meta_get_int(r, "fsy.seq_floor", &floor_seq)) != FSY_OK ||
-        (rc = scalar_int(r, "SELECT max(seq) FROM fsy_journal", &v)) != FSY_OK)
-        return rc;
-    r->next_seq = (v > floor_seq ? v : floor_seq) + 1;
-    if ((rc = fsy__meta_get_int(r, "fsy.hlc", &floor_hlc)) != FSY_OK ||
-        (rc = scalar_int(r, "SELECT max(hlc) FROM fsy_journal", &v)) != FSY_OK)
-        return rc;
-    int64_t h = v > floor_hlc ? v : floor_hlc;
-    if (h > r->hlc)
-        r->hlc = h;
-    if ((rc = fsy__meta_get_int(r, "fsy.frozen_upto", &r->frozen_upto)) != FSY_OK ||
-        (rc = scalar_int(r, "SELECT count(*) FROM fsy_journal WHERE state = 0", &r->n_pending)) !=
+    /*
+     * All or nothing: the cached fields change only once every read succeeded, and
+     * data_version last of all. A read that fails (SQLITE_IOERR, SQLITE_BUSY) must
+     * leave the cache marked stale: recording the new data_version before the
+     * reads would make the next transaction skip the reload and issue a client_seq
+     * another handle already used (tests/fault/test_fault_sqlite.c, "stale").
+     */
+    r->data_version = -1;
+    if ((rc = data_version(r, &dv)) != FSY_OK ||
+        (rc = fsy__meta_get_int(r, "fsy.seq_floor", &floor_seq)) != FSY_OK ||
+        (rc = scalar_int(r, "SELECT max(seq) FROM fsy_journal", &seq_max)) != FSY_OK ||
+        (rc = fsy__meta_get_int(r, "fsy.hlc", &floor_hlc)) != FSY_OK ||
+        (rc = scalar_int(r, "SELECT max(hlc) FROM fsy_journal", &hlc_max)) != FSY_OK ||
+        (rc = fsy__meta_get_int(r, "fsy.frozen_upto", &frozen)) != FSY_OK ||
+        (rc = scalar_int(r, "SELECT count(*) FROM fsy_journal WHERE state = 0", &pending)) !=
             FSY_OK)
-        return rc;
-    char *s = NULL;
-    r->device_id[0] = r->user[0] = '\0';
-    if (fsy__meta_get_text(r, "fsy.device_id", &s) == FSY_OK)
-        fsy__strlcpy(r->device_id, s, sizeof(r->device_id));
-    free(s);
-    s = NULL;
-    if (fsy__meta_get_text(r, "fsy.user", &s) == FSY_OK)
-        fsy__strlcpy(r->user, s, sizeof(r->user));
-    free(s);
+        goto done;
+    /* Not enrolled yet is fine; failing to read whether we are is not. */
+    if ((rc = fsy__meta_get_text(r, "fsy.device_id", &dev)) != FSY_OK && rc != FSY_ENOTFOUND)
+        goto done;
+    if ((rc = fsy__meta_get_text(r, "fsy.user", &user)) != FSY_OK && rc != FSY_ENOTFOUND)
+        goto done;
+    r->next_seq = (seq_max > floor_seq ? seq_max : floor_seq) + 1;
+    v = hlc_max > floor_hlc ? hlc_max : floor_hlc;
+    if (v > r->hlc)
+        r->hlc = v;
+    r->frozen_upto = frozen;
+    r->n_pending = pending;
+    fsy__strlcpy(r->device_id, dev ? dev : "", sizeof(r->device_id));
+    fsy__strlcpy(r->user, user ? user : "", sizeof(r->user));
+    r->data_version = dv;
     fsy__err_clear(r);
-    return FSY_OK;
+    rc = FSY_OK;
+done:
+    free(dev);
+    free(user);
+    return rc;
 }
 
 int fsy__replica_save_floors(fsy_replica *r)
@@ -607,8 +618,17 @@ int fsy_replica_wipe(fsy_replica *r)
         fsy__tx_rollback(r);
         return rc;
     }
-    /* Reclaim the space so deleted rows are not left readable in free pages. */
+    /* Committed: the wipe has happened whatever fails from here on, so it returns
+     * FSY_OK (an error means nothing changed). What the cache must hold is known
+     * without reading it back. */
+    r->device_id[0] = r->user[0] = '\0';
+    r->n_pending = 0;
+    r->frozen_upto = r->next_seq - 1;
+    /* Reclaim the space so deleted rows are not left readable in free pages. Best
+     * effort: if it fails the rows are still gone; a later wipe vacuums again. */
     fsy__exec(r, "PRAGMA wal_checkpoint(TRUNCATE); VACUUM;");
+    /* On failure the cache stays marked stale and the next transaction re-reads it. */
+    fsy__replica_reload_state(r);
     fsy__err_clear(r);
-    return fsy__replica_reload_state(r);
+    return FSY_OK;
 }
