@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install what fieldsync needs to build and test on Debian 12, skipping what is
 # already there. Safe to run repeatedly; needs root (or sudo) only to install.
+# postgresql (the server; libpq-dev is the client library) is for the PostgreSQL store's
+# tests, which start a throwaway server (tests/support/pg-throwaway.sh).
 # chromium, nodejs and npm are for the review page's browser test (tests/browser):
 # Debian's chromium, driven by puppeteer-core from npm (never a downloaded browser).
 set -euo pipefail
@@ -8,7 +10,7 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config clang clang-format
       libsqlite3-dev libcjson-dev libmbedtls-dev libcurl4-openssl-dev
       libhttp-parser-dev zlib1g-dev libpq-dev curl openssl ca-certificates
-      python3 sqlite3 chromium)
+      python3 sqlite3 chromium postgresql)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -5,9 +5,11 @@
 #include "fieldsync.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char default_conf[] =
     "# fieldsyncd configuration. Every limit is enforced; see docs/operations.md.\n"
@@ -39,7 +41,14 @@ static const char default_conf[] =
     "max_clock_ahead_ms = 300000\n"
     "\n"
     "# One log line per request.\n"
-    "log_requests = false\n";
+    "log_requests = false\n"
+    "\n"
+    "# The store: sqlite (DIR/store.db, the default) or postgresql, which several daemons\n"
+    "# can share; then postgres is a libpq connection string, e.g.\n"
+    "#   postgres = host=127.0.0.1 port=5432 dbname=fieldsync user=fieldsync\n"
+    "# The daemon creates and migrates the PostgreSQL schema itself. To move an existing\n"
+    "# store there, use `fieldsyncd migrate-store` (docs/operations.md).\n"
+    "store = sqlite\n";
 
 int fsy_config_write_default(const char *dir, char *err, size_t errlen)
 {
@@ -83,7 +92,7 @@ int fsy_config_load(fsy_config *c, const char *dir, char *err, size_t errlen)
 {
     fsy_net_opts net = FSY_NET_OPTS_INIT;
     fsy_sync_limits lim = FSY_SYNC_LIMITS_DEFAULT;
-    char path[1100], line[512];
+    char path[1100], line[1280];
     memset(c, 0, sizeof(*c));
     c->net = net;
     c->sync = lim;
@@ -125,6 +134,13 @@ int fsy_config_load(fsy_config *c, const char *dir, char *err, size_t errlen)
             ok = strlen(v) > 0 && strlen(v) < sizeof(c->bind_addr);
             if (ok)
                 snprintf(c->bind_addr, sizeof(c->bind_addr), "%s", v);
+        } else if (strcmp(k, "store") == 0) {
+            ok = strcmp(v, "sqlite") == 0 || strcmp(v, "postgresql") == 0;
+            c->is_postgres = strcmp(v, "postgresql") == 0;
+        } else if (strcmp(k, "postgres") == 0) {
+            ok = strlen(v) > 0 && strlen(v) < sizeof(c->postgres);
+            if (ok)
+                snprintf(c->postgres, sizeof(c->postgres), "%s", v);
         } else if (strcmp(k, "log_requests") == 0) {
             ok = strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
             c->log_requests = strcmp(v, "true") == 0;
@@ -159,5 +175,54 @@ int fsy_config_load(fsy_config *c, const char *dir, char *err, size_t errlen)
     }
     fclose(f);
     c->net.bind_addr = c->bind_addr;
+    if (rc == FSY_OK && c->is_postgres && !c->postgres[0]) {
+        snprintf(err, errlen, "%s: store = postgresql needs postgres = <libpq connection string>",
+                 path);
+        rc = FSY_EINVAL;
+    }
+    if (!c->is_postgres)
+        c->postgres[0] = '\0';
     return rc;
+}
+
+int fsy_config_set_postgres(const char *dir, const char *conninfo, char *err, size_t errlen)
+{
+    char path[1100], tmp[1120], line[1280];
+    if (!conninfo[0] || strlen(conninfo) >= sizeof(((fsy_config *)0)->postgres) ||
+        strpbrk(conninfo, "\n\r")) {
+        snprintf(err, errlen, "the PostgreSQL connection string must be one line of 1-1023 bytes");
+        return FSY_EINVAL;
+    }
+    snprintf(path, sizeof(path), "%s/fieldsyncd.conf", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    /* The connection string may hold a password: the file is private, and it reaches the
+     * disk before it replaces the old one. */
+    FILE *in = fopen(path, "r"), *out = NULL;
+    int fd = in ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (fd >= 0 && !(out = fdopen(fd, "w")))
+        close(fd);
+    if (!in || !out) {
+        snprintf(err, errlen, "cannot rewrite %s: %s", path, strerror(errno));
+        if (in)
+            fclose(in);
+        return FSY_ERROR;
+    }
+    while (fgets(line, sizeof(line), in)) {
+        const char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        bool is_store = strncmp(s, "store", 5) == 0 && strchr(" \t=", s[5]);
+        bool is_pg = strncmp(s, "postgres", 8) == 0 && strchr(" \t=", s[8]);
+        if (!is_store && !is_pg)
+            fputs(line, out);
+    }
+    fprintf(out, "store = postgresql\npostgres = %s\n", conninfo);
+    fclose(in);
+    bool is_synced = fflush(out) == 0 && fsync(fileno(out)) == 0;
+    if (fclose(out) != 0 || !is_synced || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot rewrite %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return FSY_ERROR;
+    }
+    return FSY_OK;
 }

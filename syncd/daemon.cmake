@@ -8,12 +8,15 @@ add_custom_command(OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/web_files.c
           -P ${CMAKE_CURRENT_SOURCE_DIR}/web/embed.cmake
   DEPENDS ${FSY_WEB_FILES} ${CMAKE_CURRENT_SOURCE_DIR}/web/embed.cmake
   COMMENT "Embedding the review page" VERBATIM)
+# libpq for the PostgreSQL store (store/pg.c, pg_review.c, migrate.c).
+find_package(PostgreSQL REQUIRED)
 add_library(fsy_syncd STATIC config.c api/api.c sync/push.c sync/pull.c store/sqlite.c
+  store/pg.c store/pg_review.c store/migrate.c
   review/review.c ${CMAKE_CURRENT_BINARY_DIR}/web_files.c)
 target_include_directories(fsy_syncd PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(fsy_syncd PRIVATE _GNU_SOURCE)
 target_link_libraries(fsy_syncd PUBLIC fsy_net fsy_pki fsy_core_internal SQLite::SQLite3 cjson
-  ${MBEDCRYPTO_LIBRARY})
+  PostgreSQL::PostgreSQL ${MBEDCRYPTO_LIBRARY})
 
 add_executable(fieldsyncd main.c)
 target_compile_definitions(fieldsyncd PRIVATE _GNU_SOURCE)

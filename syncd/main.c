@@ -9,6 +9,9 @@
 #include "fieldsync.h"
 #include "net.h"
 #include "pki.h"
+#include "review/review.h"
+#include "store/pg_internal.h"
+#include "store/migrate.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -54,17 +57,22 @@ static int usage(void)
     fprintf(stderr,
             "usage: fieldsyncd COMMAND DIR [options]\n"
             "\n"
-            "  init DIR [--admin NAME] [--host NAME]...   create a data directory: store, CA,\n"
-            "                                             server certificate, config, admin\n"
+            "  init DIR [--admin NAME] [--host NAME]... [--postgres CONNINFO]\n"
+            "                                             create a data directory: store, CA,\n"
+            "                                             server certificate, config, admin;\n"
+            "                                             --postgres: the store is PostgreSQL\n"
             "  serve DIR                                  run the daemon (foreground)\n"
             "  user-add DIR NAME --role rep|supervisor|admin [--territory T]\n"
             "           [--supervisor S] [--password P]   add or update a user\n"
             "  enroll-code DIR USER [--ttl-hours H]       issue a one-time enrolment code\n"
             "  devices DIR                                list devices and their sync state\n"
             "  revoke DIR DEVICE_ID                       revoke a device (lost tablet)\n"
+            "  migrate-store DIR CONNINFO                 move DIR's SQLite store into an empty\n"
+            "                                             PostgreSQL database (daemon stopped)\n"
             "\n"
-            "The config file DIR/fieldsyncd.conf sets the address, port and every limit\n"
-            "(docs/operations.md).\n");
+            "The config file DIR/fieldsyncd.conf sets the address, port, every limit and\n"
+            "the store: `store = sqlite` (DIR/store.db) or `store = postgresql` with\n"
+            "`postgres = <libpq connection string>` (docs/operations.md).\n");
     return 2;
 }
 
@@ -121,9 +129,12 @@ static int open_dir(daemon_ctx *d, const char *dir)
         logline("%s", err);
         return 1;
     }
-    d->ops = &fsy_store_sqlite;
-    if (d->ops->open(&d->store, d->cfg.store_path, err, sizeof(err)) != FSY_OK) {
+    /* serve and every admin command open the store the config names. */
+    d->ops = d->cfg.is_postgres ? &fsy_store_pg : &fsy_store_sqlite;
+    if (d->ops->open(&d->store, d->cfg.is_postgres ? d->cfg.postgres : d->cfg.store_path, err,
+                     sizeof(err)) != FSY_OK) {
         logline("%s", err);
+        d->store = NULL;
         return 1;
     }
     if (fsy_api_init(&d->api, d->ops, d->store, &d->cfg.sync) != FSY_OK) {
@@ -196,6 +207,17 @@ static int cmd_init(int argc, char **argv)
         logline("%s is already initialised (%s exists)", dir, path);
         return 1;
     }
+    /* --postgres: reach the database (and create its schema) before writing anything,
+     * so an unreachable server leaves no half-made data directory behind. */
+    const char *pg = opt(argc, argv, "--postgres");
+    if (pg) {
+        void *probe = NULL;
+        if (fsy_store_pg.open(&probe, pg, err, sizeof(err)) != FSY_OK) {
+            logline("%s", err);
+            return 1;
+        }
+        fsy_store_pg.close(probe);
+    }
     const char *dns[9] = {0};
     int n_dns = 0;
     for (int i = 3; i + 1 < argc && n_dns < 8; i++)
@@ -209,6 +231,12 @@ static int cmd_init(int argc, char **argv)
         logline("%s", err);
         return 1;
     }
+    /* --postgres: a fresh install straight on PostgreSQL (the schema is made on open, the
+     * admin account in it). An existing SQLite store moves with migrate-store. */
+    if (pg && fsy_config_set_postgres(dir, pg, err, sizeof(err)) != FSY_OK) {
+        logline("%s", err);
+        return 1;
+    }
     daemon_ctx d;
     if (open_dir(&d, dir)) {
         close_dir(&d);
@@ -217,16 +245,24 @@ static int cmd_init(int argc, char **argv)
     char pw[33];
     fsy_api_random_token(&d.api, pw, 12);
     int rc = put_user(&d, admin ? admin : "admin", FSY_ROLE_ADMIN, NULL, NULL, pw);
+    /* review.key signs review sessions; every daemon of one store needs the same file. */
+    if (!rc && fsy_review_load_key(d.api.review, dir, err, sizeof(err)) != FSY_OK) {
+        logline("%s", err);
+        rc = 1;
+    }
     close_dir(&d);
     if (rc)
         return rc;
-    printf("initialised %s\n"
-           "  store        %s/store.db (SQLite, WAL)\n"
-           "  CA           %s/ca.crt   (devices pin this certificate)\n"
+    printf("initialised %s\n", dir);
+    if (pg)
+        printf("  store        PostgreSQL (%s)\n", pg);
+    else
+        printf("  store        %s/store.db (SQLite, WAL)\n", dir);
+    printf("  CA           %s/ca.crt   (devices pin this certificate)\n"
            "  server cert  %s/server.crt\n"
            "  config       %s/fieldsyncd.conf\n"
            "  admin user   %s, password %s (shown once; used by the review page)\n",
-           dir, dir, dir, dir, dir, admin ? admin : "admin", pw);
+           dir, dir, dir, admin ? admin : "admin", pw);
     return 0;
 }
 
@@ -235,6 +271,11 @@ static int cmd_serve(const char *dir)
     daemon_ctx d;
     char cert[1100], key[1100];
     if (open_dir(&d, dir)) {
+        close_dir(&d);
+        return 1;
+    }
+    if (fsy_review_load_key(d.api.review, dir, key, sizeof(key)) != FSY_OK) {
+        logline("%s", key);
         close_dir(&d);
         return 1;
     }
@@ -427,5 +468,7 @@ int main(int argc, char **argv)
         return cmd_devices(argv[2]);
     if (strcmp(cmd, "revoke") == 0 && argc >= 4)
         return cmd_revoke(argv[2], argv[3]);
+    if (strcmp(cmd, "migrate-store") == 0 && argc >= 4)
+        return fsy_migrate_store(argv[2], argv[3], stdout);
     return usage();
 }

@@ -1,6 +1,7 @@
 /*
  * review.c — the supervisor review (docs/review.md): password login with
- * in-memory sessions (HttpOnly, Secure, SameSite=Strict cookie; a CSRF token on
+ * signed, stateless sessions that every daemon sharing the data directory's
+ * review.key accepts (HttpOnly, Secure, SameSite=Strict cookie; a CSRF token on
  * every write), failed-login rate limits per user and per address, the JSON API
  * (visits, one visit's history and conflicts, reviews, conflict resolution, CSV,
  * sync health) and the embedded page. Writes go through fsy_sync_server_write(),
@@ -11,6 +12,8 @@
 #include "fieldsync.h"
 #include "schema.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <mbedtls/md.h>
 #include <mbedtls/pkcs5.h>
 #include <stdarg.h>
@@ -18,20 +21,42 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
 
-#define N_SESSIONS   256
+#define N_REVOKED    1024
 #define N_BUCKETS    512
 #define COOKIE_NAME  "fsy_session"
+#define COOKIE_MAX   420 /* sid, two times, the user name in hex, password tag, MAC */
 #define MAX_PAGE     200
 #define MAX_CSV_ROWS 10000
+#define KEY_FILE     "review.key"
+/* A cookie's last-use time is renewed at most this often (one Set-Cookie a second). */
+#define SESSION_RENEW_MS 1000
+/* Daemons' clocks differ a little: a cookie issued this far "in the future" still counts. */
+#define SESSION_CLOCK_SLACK_MS (5 * 60 * 1000)
 
+/*
+ * A session is its cookie: sid.created_ms.last_ms.hex(user).pw_tag.mac, where pw_tag
+ * is an HMAC of the user's stored password hash and mac an HMAC-SHA256 of all the rest,
+ * both under the review key. Any daemon holding the same key checks it without shared
+ * state (a forged cookie fails before the store is asked); a changed password ends
+ * every session of that user on every daemon. The CSRF token is HMAC(key, "csrf" + sid): also the
+ * same on every daemon, and never in a cookie.
+ */
 typedef struct session {
-    bool is_used;
-    unsigned char id_hash[32]; /* SHA-256 of the cookie value; the value is never kept */
-    char csrf[65];             /* hex; sent by the page in X-CSRF-Token on every write */
+    char sid[33]; /* 128 random bits, hex: names the session (logout) */
     char user[101];
+    char pw_tag[33]; /* HMAC of the user's password hash at login, 128 bits hex */
     int64_t created_ms, last_ms;
+    char csrf[65]; /* hex; sent by the page in X-CSRF-Token on every write */
 } session;
+
+/* A session ended by logout on this daemon, refused here until it would have expired. */
+typedef struct revoked {
+    char sid[33]; /* "" = free */
+    int64_t until_ms;
+} revoked;
 
 typedef struct bucket {
     bool is_used;
@@ -43,7 +68,9 @@ typedef struct bucket {
 
 struct fsy_review {
     fsy_review_limits lim;
-    session sessions[N_SESSIONS];
+    unsigned char key[32]; /* HMAC key of the session cookies (review.key) */
+    bool has_key;          /* false until loaded or, without a data directory, drawn */
+    revoked revoked[N_REVOKED];
     bucket buckets[N_BUCKETS];
 };
 
@@ -64,7 +91,7 @@ int fsy_review_new(fsy_review **out)
 void fsy_review_free(fsy_review *rv)
 {
     if (rv)
-        memset(rv->sessions, 0, sizeof(rv->sessions));
+        memset(rv->key, 0, sizeof(rv->key));
     free(rv);
 }
 
@@ -240,6 +267,85 @@ static void peer_address(const char *peer, char *out, size_t n)
         *colon = '\0';
 }
 
+/* ---- the session key ------------------------------------------------------ */
+
+static void to_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int read_key(fsy_review *rv, const char *path, char *err, size_t errlen)
+{
+    char txt[80];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return FSY_ERROR;
+    }
+    size_t n = fread(txt, 1, sizeof(txt) - 1, f);
+    fclose(f);
+    txt[n] = '\0';
+    while (n > 0 && (txt[n - 1] == '\n' || txt[n - 1] == '\r' || txt[n - 1] == ' '))
+        txt[--n] = '\0';
+    if (n != 64 || unhex(txt, 32, rv->key) != 0) {
+        snprintf(err, errlen, "%s is damaged: expected 64 hex digits", path);
+        return FSY_ECORRUPT;
+    }
+    rv->has_key = true;
+    return FSY_OK;
+}
+
+int fsy_review_load_key(fsy_review *rv, const char *dir, char *err, size_t errlen)
+{
+    char path[1100], txt[66];
+    unsigned char key[32];
+    snprintf(path, sizeof(path), "%s/" KEY_FILE, dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        return read_key(rv, path, err, errlen);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return FSY_ERROR;
+    }
+    bool ok = getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key);
+    to_hex(key, sizeof(key), txt);
+    txt[64] = '\n';
+    ok = ok && write(fd, txt, 65) == 65 && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    memset(key, 0, sizeof(key));
+    memset(txt, 0, sizeof(txt));
+    if (!ok) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        unlink(path);
+        return FSY_ERROR;
+    }
+    return read_key(rv, path, err, errlen);
+}
+
+/* Without a data directory (tests building an fsy_api by hand) the key is drawn once:
+ * sessions then hold on this daemon only. */
+static bool ensure_key(fsy_review *rv, fsy_api *api)
+{
+    if (!rv->has_key)
+        rv->has_key = mbedtls_ctr_drbg_random(&api->drbg, rv->key, sizeof(rv->key)) == 0;
+    return rv->has_key;
+}
+
+static bool hmac_hex(const fsy_review *rv, const char *msg, size_t len, char out[65])
+{
+    unsigned char m[32];
+    if (mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), rv->key, sizeof(rv->key),
+                        (const unsigned char *)msg, len, m) != 0)
+        return false;
+    to_hex(m, sizeof(m), out);
+    return true;
+}
+
 /* ---- sessions ------------------------------------------------------------- */
 
 /* The value of cookie `name` copied into out; false when absent or too long. */
@@ -264,64 +370,192 @@ static bool cookie_value(const fsy_http_request *req, const char *name, char *ou
     return false;
 }
 
-static session *session_of(fsy_review *rv, const fsy_http_request *req, int64_t now)
+/* A keyed tag of the user's stored password hash: a new password changes it. */
+static bool password_tag(const fsy_review *rv, const char *pw_hash, char out[33])
 {
-    char v[80];
-    if (!cookie_value(req, COOKIE_NAME, v, sizeof(v)) || strlen(v) != 64)
-        return NULL;
-    unsigned char h[32];
-    fsy_api_sha256(v, 64, h);
-    for (int i = 0; i < N_SESSIONS; i++) {
-        session *s = &rv->sessions[i];
-        if (!s->is_used || memcmp(s->id_hash, h, 32) != 0)
-            continue;
-        if (now - s->last_ms > rv->lim.session_idle_ms ||
-            now - s->created_ms > rv->lim.session_max_ms) {
-            memset(s, 0, sizeof(*s));
-            return NULL;
-        }
-        s->last_ms = now;
-        return s;
-    }
-    return NULL;
+    char msg[300], mac[65];
+    int n = snprintf(msg, sizeof(msg), "fsy-review-password-1\n%s", pw_hash);
+    if (n < 0 || (size_t)n >= sizeof(msg) || !hmac_hex(rv, msg, (size_t)n, mac))
+        return false;
+    memcpy(out, mac, 32);
+    out[32] = '\0';
+    return true;
 }
 
-static session *session_new(fsy_review *rv, fsy_api *api, const char *user, int64_t now,
-                            char cookie[65])
+/* The MAC of everything in the cookie: checked before the store is asked anything. */
+static bool session_mac(const fsy_review *rv, const session *s, char out[65])
 {
-    session *slot = NULL;
-    for (int i = 0; i < N_SESSIONS; i++) {
-        session *s = &rv->sessions[i];
-        if (s->is_used && (now - s->last_ms > rv->lim.session_idle_ms ||
-                           now - s->created_ms > rv->lim.session_max_ms))
-            memset(s, 0, sizeof(*s));
-        if (!s->is_used && !slot)
-            slot = s;
+    char msg[400];
+    int n = snprintf(msg, sizeof(msg), "fsy-review-session-1\n%s\n%lld\n%lld\n%s\n%s", s->sid,
+                     (long long)s->created_ms, (long long)s->last_ms, s->user, s->pw_tag);
+    return n > 0 && (size_t)n < sizeof(msg) && hmac_hex(rv, msg, (size_t)n, out);
+}
+
+static bool session_csrf(const fsy_review *rv, session *s)
+{
+    char msg[64];
+    int n = snprintf(msg, sizeof(msg), "fsy-review-csrf-1\n%s", s->sid);
+    return hmac_hex(rv, msg, (size_t)n, s->csrf);
+}
+
+/* The cookie value for s; false when it does not fit. */
+static bool session_cookie(const fsy_review *rv, const session *s, char out[COOKIE_MAX])
+{
+    char user_hex[2 * sizeof(s->user) + 1], mac[65];
+    size_t ul = strlen(s->user);
+    to_hex((const unsigned char *)s->user, ul, user_hex);
+    if (!session_mac(rv, s, mac))
+        return false;
+    int n = snprintf(out, COOKIE_MAX, "%s.%lld.%lld.%s.%s.%s", s->sid, (long long)s->created_ms,
+                     (long long)s->last_ms, user_hex, s->pw_tag, mac);
+    return n > 0 && n < COOKIE_MAX;
+}
+
+static bool parse_ms(const char *s, size_t n, int64_t *out)
+{
+    int64_t v = 0;
+    if (n == 0 || n > 15)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
     }
-    if (!slot) { /* full: the least recently used session ends */
-        slot = &rv->sessions[0];
-        for (int i = 1; i < N_SESSIONS; i++)
-            if (rv->sessions[i].last_ms < slot->last_ms)
-                slot = &rv->sessions[i];
+    *out = v;
+    return true;
+}
+
+/* Split a cookie into its session fields and MAC; false when malformed. */
+static bool session_parse(const char *v, session *s, char mac[65])
+{
+    const char *part[6];
+    size_t len[6];
+    const char *p = v;
+    memset(s, 0, sizeof(*s));
+    for (int i = 0; i < 6; i++) {
+        const char *dot = i < 5 ? strchr(p, '.') : p + strlen(p);
+        if (!dot)
+            return false;
+        part[i] = p;
+        len[i] = (size_t)(dot - p);
+        p = dot + 1;
     }
-    memset(slot, 0, sizeof(*slot));
-    if (fsy_api_random_token(api, cookie, 32) != FSY_OK ||
-        fsy_api_random_token(api, slot->csrf, 32) != FSY_OK)
-        return NULL;
-    fsy_api_sha256(cookie, 64, slot->id_hash);
-    snprintf(slot->user, sizeof(slot->user), "%s", user);
-    slot->created_ms = slot->last_ms = now;
-    slot->is_used = true;
-    return slot;
+    unsigned char tmp[100];
+    if (len[0] != 32 || unhex(part[0], 16, tmp) != 0 || len[4] != 32 ||
+        unhex(part[4], 16, tmp) != 0 || len[5] != 64 || unhex(part[5], 32, tmp) != 0 ||
+        len[3] == 0 || len[3] % 2 || len[3] > 200 || unhex(part[3], len[3] / 2, tmp) != 0 ||
+        !parse_ms(part[1], len[1], &s->created_ms) || !parse_ms(part[2], len[2], &s->last_ms))
+        return false;
+    memcpy(s->sid, part[0], 32);
+    memcpy(s->user, tmp, len[3] / 2);
+    s->user[len[3] / 2] = '\0';
+    if (strlen(s->user) != len[3] / 2)
+        return false; /* a NUL inside the name */
+    memcpy(s->pw_tag, part[4], 32);
+    memcpy(mac, part[5], 64);
+    mac[64] = '\0';
+    return true;
+}
+
+static bool is_revoked(fsy_review *rv, const char *sid, int64_t now)
+{
+    for (int i = 0; i < N_REVOKED; i++) {
+        revoked *x = &rv->revoked[i];
+        if (x->sid[0] && x->until_ms < now)
+            memset(x, 0, sizeof(*x));
+        if (x->sid[0] && strcmp(x->sid, sid) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Logout on this daemon: the cookie is refused here until it would have expired. */
+static void session_revoke(fsy_review *rv, const session *s, int64_t now)
+{
+    revoked *slot = NULL;
+    for (int i = 0; i < N_REVOKED; i++) {
+        revoked *x = &rv->revoked[i];
+        if (x->sid[0] && x->until_ms < now)
+            memset(x, 0, sizeof(*x));
+        if (!x->sid[0]) {
+            slot = x;
+            break;
+        }
+        if (!slot || x->until_ms < slot->until_ms)
+            slot = x; /* full: forget the one closest to expiring anyway */
+    }
+    snprintf(slot->sid, sizeof(slot->sid), "%s", s->sid);
+    slot->until_ms = s->created_ms + rv->lim.session_max_ms;
+}
+
+enum { SESS_OK, SESS_NONE, SESS_STORE, SESS_FORBIDDEN };
+
+/*
+ * The session of a request and its user (me), checked: well-formed, within its idle
+ * and maximum lifetime, not logged out here, the user still exists with the password
+ * the session was issued under, and the MAC matches. SESS_FORBIDDEN: the account was
+ * demoted to rep since login.
+ */
+static int session_of(fsy_review *rv, fsy_api *api, const fsy_http_request *req, int64_t now,
+                      session *s, fsy_user *me)
+{
+    char v[COOKIE_MAX], mac[65], want[65], tag[33];
+    if (!ensure_key(rv, api) || !cookie_value(req, COOKIE_NAME, v, sizeof(v)) ||
+        !session_parse(v, s, mac) || !session_mac(rv, s, want) || !same_text(mac, want))
+        return SESS_NONE;
+    if (s->last_ms < s->created_ms || s->created_ms > now + SESSION_CLOCK_SLACK_MS ||
+        now - s->last_ms > rv->lim.session_idle_ms ||
+        now - s->created_ms > rv->lim.session_max_ms || is_revoked(rv, s->sid, now))
+        return SESS_NONE;
+    int rc = api->sync.ops->user_get(api->sync.store, s->user, me);
+    if (rc == FSY_ENOTFOUND)
+        return SESS_NONE; /* the account was removed: the session ends */
+    if (rc != FSY_OK)
+        return SESS_STORE;
+    if (!password_tag(rv, me->pw_hash, tag) || !same_text(tag, s->pw_tag))
+        return SESS_NONE; /* the password changed since login */
+    if (!session_csrf(rv, s))
+        return SESS_NONE;
+    return me->role == FSY_ROLE_REP ? SESS_FORBIDDEN : SESS_OK;
 }
 
 static void set_cookie(fsy_http_response *resp, const char *value, int64_t max_age_s)
 {
-    char c[200];
+    char c[COOKIE_MAX + 120];
     snprintf(c, sizeof(c),
              COOKIE_NAME "=%s; Path=/; Max-Age=%lld; HttpOnly; Secure; SameSite=Strict", value,
              (long long)max_age_s);
     fsy__http_response_add_header(resp, "Set-Cookie", c);
+}
+
+/* A fresh session for u, its cookie set on resp. */
+static bool session_start(fsy_review *rv, fsy_api *api, const fsy_user *u, int64_t now, session *s,
+                          fsy_http_response *resp)
+{
+    char cookie[COOKIE_MAX];
+    memset(s, 0, sizeof(*s));
+    if (!ensure_key(rv, api) || fsy_api_random_token(api, s->sid, 16) != FSY_OK)
+        return false;
+    snprintf(s->user, sizeof(s->user), "%s", u->name);
+    s->created_ms = s->last_ms = now;
+    if (!password_tag(rv, u->pw_hash, s->pw_tag) || !session_csrf(rv, s) ||
+        !session_cookie(rv, s, cookie))
+        return false;
+    set_cookie(resp, cookie, rv->lim.session_max_ms / 1000);
+    memset(cookie, 0, sizeof(cookie));
+    return true;
+}
+
+/* Renew the cookie's last-use time (the idle limit), at most once a second. */
+static void session_touch(fsy_review *rv, session *s, int64_t now, fsy_http_response *resp)
+{
+    char cookie[COOKIE_MAX];
+    if (now - s->last_ms < SESSION_RENEW_MS)
+        return;
+    s->last_ms = now;
+    if (session_cookie(rv, s, cookie))
+        set_cookie(resp, cookie, (s->created_ms + rv->lim.session_max_ms - now) / 1000);
+    memset(cookie, 0, sizeof(cookie));
 }
 
 static const char *role_name(int role)
@@ -437,18 +671,15 @@ static void h_login(rq *r)
         error(r->resp, 403, "forbidden", "the review page is for supervisors and admins");
         goto out;
     }
-    char cookie[65];
-    session *s = session_new(r->rv, r->api, u.name, r->now, cookie);
-    if (!s) {
+    session s;
+    if (!session_start(r->rv, r->api, &u, r->now, &s, r->resp)) {
         error(r->resp, 500, "rng_failure", "cannot draw random bits");
         goto out;
     }
-    set_cookie(r->resp, cookie, r->rv->lim.session_max_ms / 1000);
-    memset(cookie, 0, sizeof(cookie));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "user", u.name);
     cJSON_AddStringToObject(o, "role", role_name(u.role));
-    cJSON_AddStringToObject(o, "csrf", s->csrf);
+    cJSON_AddStringToObject(o, "csrf", s.csrf);
     send_json(r->resp, 200, o);
 out:
     cJSON_Delete(doc);
@@ -456,7 +687,10 @@ out:
 
 static void h_logout(rq *r)
 {
-    memset(r->sess, 0, sizeof(*r->sess));
+    /* Refused on this daemon from now on; other daemons sharing the key accept the
+     * cookie until it idles out (docs/review.md, "Several daemons"). The browser
+     * forgets it now. */
+    session_revoke(r->rv, r->sess, r->now);
     set_cookie(r->resp, "", 0);
     send_json(r->resp, 200, cJSON_CreateObject());
 }
@@ -1161,8 +1395,19 @@ void fsy_review_handle(fsy_review *rv, fsy_api *api, const fsy_http_request *req
         error(resp, 501, "not_supported", "this store does not support the review API");
         return;
     }
-    r.sess = session_of(rv, req, r.now);
-    if (!r.sess) {
+    session sess;
+    int sr = session_of(rv, api, req, r.now, &sess, &r.me);
+    if (sr == SESS_STORE) {
+        store_error(api, resp);
+        return;
+    }
+    if (sr == SESS_FORBIDDEN) {
+        /* The account was demoted since login: the session ends now. */
+        error(resp, 403, "forbidden", "this account may no longer use the review page");
+        return;
+    }
+    r.sess = &sess;
+    if (sr != SESS_OK) {
         /* A rep's device token is recognised, and refused for what it is. */
         if (req->authorization && strncasecmp(req->authorization, "Bearer ", 7) == 0 &&
             strlen(req->authorization + 7) == 64) {
@@ -1179,18 +1424,12 @@ void fsy_review_handle(fsy_review *rv, fsy_api *api, const fsy_http_request *req
         error(resp, 401, "not_logged_in", "log in at /review first");
         return;
     }
-    int rc = r.ops->user_get(r.st, r.sess->user, &r.me);
-    if (rc != FSY_OK || r.me.role == FSY_ROLE_REP) {
-        /* The account was removed or demoted since login: the session ends now. */
-        memset(r.sess, 0, sizeof(*r.sess));
-        error(resp, rc == FSY_OK ? 403 : 401, rc == FSY_OK ? "forbidden" : "not_logged_in",
-              "this account may no longer use the review page");
-        return;
-    }
     if (post && !csrf_ok(&r)) {
         error(resp, 403, "bad_csrf_token", "missing or wrong X-CSRF-Token header");
         return;
     }
+    if (!(post && strcmp(p, "logout") == 0))
+        session_touch(rv, &sess, r.now, resp);
     char id[64];
     if (get && strcmp(p, "session") == 0)
         h_session(&r);

@@ -2,7 +2,8 @@
  * review.h — the supervisor review: login sessions, the JSON review API under
  * /api/review/ and the embedded web page under /review (docs/review.md).
  * Called by api.c on the network loop thread, one request at a time, so its
- * in-memory session and rate-limit tables need no locking.
+ * in-memory tables (logouts seen here, login failures) need no locking. Sessions are
+ * signed cookies, valid on every daemon sharing the data directory's review.key.
  */
 #ifndef FSY_SYNCD_REVIEW_H
 #define FSY_SYNCD_REVIEW_H
@@ -27,6 +28,16 @@ typedef struct fsy_review_limits {
 
 /* Only FSY_ENOMEM. */
 int fsy_review_new(fsy_review **out);
+
+/*
+ * Load the key that signs session cookies from DIR/review.key, creating it (256
+ * random bits, mode 0600) when absent; `fieldsyncd init` and `serve` call it. Every
+ * daemon serving one store must hold the same file (copy the data directory), so a
+ * supervisor logged in through one daemon is logged in on all of them. Without a
+ * loaded key a random one is drawn at first use: sessions then hold on one daemon.
+ * Returns FSY_OK, FSY_ECORRUPT (damaged file) or FSY_ERROR, with a message in err.
+ */
+int fsy_review_load_key(fsy_review *rv, const char *dir, char *err, size_t errlen);
 void fsy_review_free(fsy_review *rv);
 fsy_review_limits *fsy_review_limits_of(fsy_review *rv);
 

@@ -10,8 +10,10 @@
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +25,8 @@
 #define MAX_DEVICES      32
 
 static e2e_daemon g_daemon;
+static e2e_daemon g_extra[4]; /* e2e_add_daemon */
+static int g_n_extra;
 static bool g_setup_done, g_passed;
 static e2e_device *g_devices[MAX_DEVICES];
 static int g_n_devices;
@@ -114,9 +118,104 @@ static void print_log_tail(const e2e_daemon *d)
     free(t);
 }
 
+/* ---- the PostgreSQL store ------------------------------------------------------ */
+
+/* A connection to the throwaway server's administrative database. */
+static void pg_quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+static PGconn *pg_admin_connect(const char *conninfo)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PQsetNoticeProcessor(c, pg_quiet, NULL);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "cannot connect to %s: %s", conninfo, PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static char g_pg_admin[1024];
+
+/* FSY_E2E_PG set: make this test's own database on the server. */
+static void pg_create_database(e2e_daemon *d, const char *tag)
+{
+    const char *file = getenv("FSY_E2E_PG");
+    if (!file || !*file)
+        return;
+    char *ci = e2e_read_file(file, NULL);
+    if (!ci) {
+        printf("SKIPPED: no PostgreSQL for the tests (%s is missing: see the pg.start test)\n",
+               file);
+        exit(77);
+    }
+    ci[strcspn(ci, "\r\n")] = '\0';
+    snprintf(g_pg_admin, sizeof(g_pg_admin), "%s", ci);
+    free(ci);
+    int n = snprintf(d->pg_db, sizeof(d->pg_db), "fsy_e2e_%.30s_%ld", tag, (long)getpid());
+    for (int i = 0; i < n; i++)
+        if (!((d->pg_db[i] >= 'a' && d->pg_db[i] <= 'z') ||
+              (d->pg_db[i] >= '0' && d->pg_db[i] <= '9')))
+            d->pg_db[i] = '_';
+    PGconn *c = pg_admin_connect(g_pg_admin);
+    if (!c)
+        FSY_FAIL("the PostgreSQL server of %s is not answering", file);
+    char sql[200];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", d->pg_db);
+    PQclear(PQexec(c, sql));
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", d->pg_db);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        FSY_FAIL("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    /* In a conninfo string a later keyword wins. */
+    snprintf(d->pg, sizeof(d->pg), "%s dbname=%s", g_pg_admin, d->pg_db);
+}
+
+static PGconn *g_pg_conn;
+
+static void pg_drop_database(e2e_daemon *d)
+{
+    PQfinish(g_pg_conn);
+    g_pg_conn = NULL;
+    if (!d->pg_db[0])
+        return;
+    const char *keep = getenv("FSY_E2E_KEEP");
+    if (keep && *keep == '1') {
+        fprintf(stderr, "kept database %s\n", d->pg_db);
+        return;
+    }
+    PGconn *c = pg_admin_connect(g_pg_admin);
+    if (!c)
+        return;
+    char sql[200];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", d->pg_db);
+    PQclear(PQexec(c, sql));
+    PQfinish(c);
+    d->pg_db[0] = '\0';
+}
+
+bool e2e_is_pg(const e2e_daemon *d)
+{
+    return d->pg[0] != '\0';
+}
+
 static void cleanup(void)
 {
     e2e_daemon *d = &g_daemon;
+    for (int i = 0; i < g_n_extra; i++)
+        if (g_extra[i].pid > 0) {
+            kill(g_extra[i].pid, SIGKILL);
+            waitpid(g_extra[i].pid, NULL, 0);
+            g_extra[i].pid = 0;
+            if (!g_passed)
+                print_log_tail(&g_extra[i]);
+        }
     if (d->pid > 0) {
         kill(d->pid, SIGKILL);
         waitpid(d->pid, NULL, 0);
@@ -129,6 +228,7 @@ static void cleanup(void)
         g_devices[i]->r = NULL;
     }
     g_n_devices = 0;
+    pg_drop_database(d);
     const char *keep = getenv("FSY_E2E_KEEP");
     if (d->root[0] && !(keep && *keep == '1'))
         nftw(d->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -280,12 +380,15 @@ e2e_daemon *e2e_setup(int argc, char **argv, const char *tag)
     path_join(d->log, sizeof(d->log), d->root, "fieldsyncd.log");
     path_join(d->ca, sizeof(d->ca), d->dir, "ca.crt");
     path_join(d->store, sizeof(d->store), d->dir, "store.db");
+    pg_create_database(d, tag);
     char out[2048];
-    int rc = e2e_admin(d, out, sizeof(out), "init", NULL);
+    int rc = e2e_is_pg(d) ? e2e_admin(d, out, sizeof(out), "init", "--postgres", d->pg, NULL)
+                          : e2e_admin(d, out, sizeof(out), "init", NULL);
     if (rc != 0)
         FSY_FAIL("fieldsyncd init %s exited %d: %s", d->dir, rc, out);
     e2e_config_set(d, "port", "0");
-    printf("e2e %s: data dir %s\n", tag, d->dir);
+    printf("e2e %s: data dir %s, store %s%s\n", tag, d->dir,
+           e2e_is_pg(d) ? "PostgreSQL " : "SQLite", e2e_is_pg(d) ? d->pg_db : "");
     return d;
 }
 
@@ -338,6 +441,24 @@ void e2e_enroll_code(e2e_daemon *d, const char *user, char code[64])
     if (strlen(out) < 8 || strlen(out) >= 64)
         FSY_FAIL("enroll-code printed \"%s\"", out);
     snprintf(code, 64, "%s", out);
+}
+
+e2e_daemon *e2e_add_daemon(e2e_daemon *d)
+{
+    if (g_n_extra == (int)(sizeof(g_extra) / sizeof(g_extra[0])))
+        FSY_FAIL("too many daemons");
+    e2e_daemon *x = &g_extra[g_n_extra++];
+    *x = *d;
+    x->pid = 0;
+    x->port = 0;
+    snprintf(x->dir, sizeof(x->dir), "%s/data%d", d->root, g_n_extra + 1);
+    snprintf(x->log, sizeof(x->log), "%s/fieldsyncd%d.log", d->root, g_n_extra + 1);
+    char cmd[2000];
+    snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s' && rm -f '%s/fieldsyncd.port'", d->dir, x->dir,
+             x->dir);
+    if (system(cmd) != 0)
+        FSY_FAIL("cannot copy %s to %s", d->dir, x->dir);
+    return x;
 }
 
 void e2e_start(e2e_daemon *d)
@@ -436,6 +557,22 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
     return add;
 }
 
+static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
+{
+    e2e_resp *out = ud;
+    size_t len = size * n;
+    if (len > 12 && strncasecmp(ptr, "Retry-After:", 12) == 0) {
+        const char *v = ptr + 12;
+        size_t vl = len - 12;
+        while (vl && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        snprintf(out->retry_after, sizeof(out->retry_after), "%.*s", (int)vl, v);
+    }
+    return len;
+}
+
 void e2e_http(e2e_daemon *d, const e2e_req *req, e2e_resp *out)
 {
     memset(out, 0, sizeof(*out));
@@ -468,6 +605,8 @@ void e2e_http(e2e_daemon *d, const e2e_req *req, e2e_resp *out)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
     curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
     if (strcmp(req->method, "POST") == 0) {
@@ -714,11 +853,57 @@ static sqlite3_stmt *store_query(e2e_daemon *d, sqlite3 **db, const char *fmt, v
     return st;
 }
 
+/* PostgreSQL: run the query on the test's connection (made once, re-made after the
+ * server restarted); NULL when there is no row. */
+
+static PGresult *pg_query(e2e_daemon *d, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static PGresult *pg_query(e2e_daemon *d, const char *fmt, va_list ap)
+{
+    char sql[4096];
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    PGresult *r = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (g_pg_conn && PQstatus(g_pg_conn) != CONNECTION_OK) {
+            PQfinish(g_pg_conn);
+            g_pg_conn = NULL;
+        }
+        if (!g_pg_conn) {
+            g_pg_conn = PQconnectdb(d->pg);
+            if (PQstatus(g_pg_conn) != CONNECTION_OK)
+                FSY_FAIL("cannot connect to %s: %s", d->pg, PQerrorMessage(g_pg_conn));
+        }
+        r = PQexec(g_pg_conn, sql);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK || PQstatus(g_pg_conn) == CONNECTION_OK)
+            break;
+        PQclear(r);
+        r = NULL;
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        FSY_FAIL("%s: %s", sql, r ? PQresultErrorMessage(r) : PQerrorMessage(g_pg_conn));
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
 int64_t e2e_sql_int(e2e_daemon *d, const char *fmt, ...)
 {
     sqlite3 *db = NULL;
     va_list ap;
     va_start(ap, fmt);
+    if (e2e_is_pg(d)) {
+        PGresult *r = pg_query(d, fmt, ap);
+        va_end(ap);
+        int64_t v = 0;
+        if (r && !PQgetisnull(r, 0, 0)) {
+            const char *t = PQgetvalue(r, 0, 0);
+            v = t[0] == 't' ? 1 : t[0] == 'f' ? 0 : strtoll(t, NULL, 10);
+        }
+        PQclear(r);
+        return v;
+    }
     sqlite3_stmt *st = store_query(d, &db, fmt, ap);
     va_end(ap);
     int64_t v = st ? sqlite3_column_int64(st, 0) : 0;
@@ -732,6 +917,13 @@ char *e2e_sql_text(e2e_daemon *d, const char *fmt, ...)
     sqlite3 *db = NULL;
     va_list ap;
     va_start(ap, fmt);
+    if (e2e_is_pg(d)) {
+        PGresult *r = pg_query(d, fmt, ap);
+        va_end(ap);
+        char *v = r && !PQgetisnull(r, 0, 0) ? strdup(PQgetvalue(r, 0, 0)) : NULL;
+        PQclear(r);
+        return v;
+    }
     sqlite3_stmt *st = store_query(d, &db, fmt, ap);
     va_end(ap);
     char *v = NULL;
@@ -742,6 +934,55 @@ char *e2e_sql_text(e2e_daemon *d, const char *fmt, ...)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+}
+
+static bool file_has(const char *path, const void *needle, size_t nlen)
+{
+    size_t len = 0;
+    char *t = e2e_read_file(path, &len);
+    bool found = t && memmem(t, len, needle, nlen) != NULL;
+    free(t);
+    return found;
+}
+
+bool e2e_store_contains(e2e_daemon *d, const void *needle, size_t len)
+{
+    if (!e2e_is_pg(d)) {
+        char p[700];
+        const char *suffix[] = {"", "-wal", "-shm"};
+        bool found = false;
+        for (int i = 0; i < 3; i++) {
+            snprintf(p, sizeof(p), "%s%s", d->store, suffix[i]);
+            found = found || file_has(p, needle, len);
+        }
+        return found;
+    }
+    char hex[2 * 256 + 1], text[257];
+    const unsigned char *b = needle;
+    bool is_text = len < sizeof(text);
+    if (len > 256)
+        FSY_FAIL("e2e_store_contains: needle longer than 256 bytes");
+    for (size_t i = 0; i < len; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", b[i]);
+        is_text = is_text && b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\'' && b[i] != '\\';
+    }
+    hex[2 * len] = '\0';
+    snprintf(text, sizeof(text), "%.*s", (int)len, is_text ? (const char *)needle : "");
+    /* Every table of the store, each row as text (bytea shows as \x and hex). */
+    return e2e_sql_int(
+               d,
+               "SELECT count(*) FROM (SELECT t::text AS j FROM users t"
+               " UNION ALL SELECT t::text FROM enroll_codes t"
+               " UNION ALL SELECT t::text FROM devices t"
+               " UNION ALL SELECT t::text FROM push_results t"
+               " UNION ALL SELECT t::text FROM rows t"
+               " UNION ALL SELECT t::text FROM changes t"
+               " UNION ALL SELECT t::text FROM conflicts t"
+               " UNION ALL SELECT t::text FROM events t"
+               " UNION ALL SELECT t::text FROM device_reports t"
+               " UNION ALL SELECT t::text FROM fsy_meta t) a"
+               " WHERE position('%s' IN a.j) > 0 OR ('%s' <> '' AND position('%s' IN a.j) > 0)",
+               hex, text, text) > 0;
 }
 
 double e2e_metric(const char *text, const char *series)

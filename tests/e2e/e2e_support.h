@@ -10,6 +10,13 @@
  * SIGKILL if the test process dies first (PR_SET_PDEATHSIG). On failure the tail
  * of the daemon's log is printed. FSY_E2E_KEEP=1 keeps the temp directory.
  *
+ * Both stores: with FSY_E2E_PG=<file holding a libpq conninfo> (the ctest fixture's
+ * throwaway server, tests/support/pg-throwaway.sh), e2e_setup creates a database of
+ * the test's own on that server, runs `fieldsyncd init --postgres`, and the store
+ * helpers below query it with libpq; the database is dropped at exit. If the file is
+ * missing (the server could not start: not root, no binaries) the test exits 77,
+ * which ctest reports as skipped.
+ *
  * Usage: each test's main() calls e2e_setup(argc, argv, "tag") (argv[1] is the
  * fieldsyncd binary; ctest passes it), prepares users and config, e2e_start(),
  * runs its checks with the ASSERT_* macros of fsy_test.h, and ends with
@@ -34,6 +41,8 @@ typedef struct e2e_daemon {
     char log[600];   /* the daemon's stderr */
     char ca[600];    /* the CA the devices pin */
     char store[600]; /* the SQLite store */
+    char pg[1200];   /* PostgreSQL store: the conninfo of the test's database; "" = SQLite */
+    char pg_db[64];  /* its database name */
     pid_t pid;       /* 0 when not running */
     int port;
 } e2e_daemon;
@@ -43,8 +52,9 @@ typedef struct e2e_resp {
     char *body;  /* NUL-terminated (also when binary) */
     size_t len;
     char content_type[128];
-    cJSON *json; /* the body parsed, or NULL */
-    int curl_rc; /* CURLcode of the transfer */
+    cJSON *json;          /* the body parsed, or NULL */
+    int curl_rc;          /* CURLcode of the transfer */
+    char retry_after[32]; /* the Retry-After header's value; "" when absent */
 } e2e_resp;
 
 typedef struct e2e_device {
@@ -68,6 +78,10 @@ int e2e_admin(e2e_daemon *d, char *out, size_t outlen, const char *cmd, ...)
 void e2e_user(e2e_daemon *d, const char *name, const char *role, const char *territory);
 /* `fieldsyncd enroll-code`: a fresh one-time code for user. */
 void e2e_enroll_code(e2e_daemon *d, const char *user, char code[64]);
+/* Another daemon on the same store (PostgreSQL): a copy of d's data directory (same
+ * CA, certificate, review key and config) in the test's temp dir, not yet started.
+ * Killed at exit like the first; stop it with e2e_stop before e2e_finish. */
+e2e_daemon *e2e_add_daemon(e2e_daemon *d);
 /* Start `fieldsyncd serve` and wait (bounded) until it has written its port. */
 void e2e_start(e2e_daemon *d);
 /* Send sig and wait at most timeout_ms. Returns the exit code, 128+signal if killed
@@ -129,8 +143,16 @@ int64_t e2e_pending(e2e_device *dev);
 
 /* ---- the store and odds and ends ---------------------------------------------- */
 
+/* True when the daemon runs on the PostgreSQL store. */
+bool e2e_is_pg(const e2e_daemon *d);
+/* Whether any stored byte string holds needle: the SQLite files (store, -wal, -shm),
+ * or on PostgreSQL every table's rows as text (needle as text and as hex, so bytea
+ * columns count). */
+bool e2e_store_contains(e2e_daemon *d, const void *needle, size_t len);
+
 /* The first column of the first row of a query on the daemon's store, as an integer
- * (0 when there is no row). printf-style. */
+ * (0 when there is no row). printf-style. Write SQL both stores understand (or branch
+ * on e2e_is_pg). */
 int64_t e2e_sql_int(e2e_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, as text (malloc'd; NULL when there is no row or it is NULL). */
 char *e2e_sql_text(e2e_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

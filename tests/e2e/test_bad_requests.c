@@ -242,7 +242,10 @@ int main(int argc, char **argv)
         ASSERT_STREQ(e2e_jstr(res, "code"), "invalid");
         e2e_resp_free(&r);
         ASSERT_EQ(e2e_log_head(d), head);
-        ASSERT_EQ(e2e_sql_int(d, "SELECT count(*) FROM rows WHERE id = " ID), 0);
+        ASSERT_EQ(
+            e2e_sql_int(
+                d, "SELECT count(*) FROM rows WHERE id = '01900000-0000-7000-8000-0000000000aa'"),
+            0);
         printf("ok   %-44s -> 200, change refused: invalid\n", "an invalid enumeration value");
     }
 

@@ -44,7 +44,7 @@ int main(int argc, char **argv)
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.content_type, "application/json");
     ASSERT_STREQ(e2e_jstr(r.json, "status"), "ok");
-    ASSERT_STREQ(e2e_jstr(r.json, "store"), "sqlite");
+    ASSERT_STREQ(e2e_jstr(r.json, "store"), e2e_is_pg(d) ? "postgresql" : "sqlite");
     ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r.json, "log_head")));
     e2e_resp_free(&r);
     printf("ok   /healthz answers {\"status\":\"ok\",\"store\":\"sqlite\",\"log_head\":N}\n");
