@@ -195,6 +195,24 @@ int fsy_sync_pull(fsy_sync *s, fsy_device *dev, const fsy_user *u, int64_t after
 
     if ((rc = s->ops->begin(s->store)) != FSY_OK)
         goto store_fail;
+    /* The device as it is now, not as authentication read it before the transaction: a
+     * push through another daemon may have raised its high-water mark, or `revoke` may
+     * have run, since; writing back the older copy would undo either. */
+    fsy_device fresh;
+    if ((rc = s->ops->device_get(s->store, dev->id, &fresh)) != FSY_OK)
+        goto store_fail_tx;
+    if (fresh.revoked_ms) {
+        s->ops->rollback(s->store);
+        err->http = 401;
+        err->code = "device_revoked";
+        snprintf(err->message, sizeof(err->message),
+                 "this device was revoked; wipe the local data and enroll again");
+        cJSON_Delete(p.changes);
+        cJSON_Delete(doc);
+        return FSY_EINVAL;
+    }
+    snprintf(fresh.app_version, sizeof(fresh.app_version), "%s", dev->app_version);
+    *dev = fresh;
     /* Scan in chunks. A rep's scan skips other territories' entries in the store; what
      * it examined without sending still advances upto, so the next pull starts after it. */
     fsy_log_scope scope = {u->territory, u->name};
