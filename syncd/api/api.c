@@ -315,9 +315,18 @@ static void handle_pull(fsy_api *api, const fsy_http_request *req, fsy_http_resp
 static void handle_healthz(fsy_api *api, fsy_http_response *resp)
 {
     char body[160];
-    int64_t q = api->sync.ops->log_max(api->sync.store);
+    /* A load balancer's health check: the store must answer, not just the process
+     * (PostgreSQL may be down while the daemon runs). */
+    const fsy_store_ops *ops = api->sync.ops;
+    if (ops->begin(api->sync.store) != FSY_OK) {
+        error(resp, 503, "store_unavailable", "%s", ops->errmsg(api->sync.store));
+        fsy__http_response_add_header(resp, "Retry-After", "5");
+        return;
+    }
+    int64_t q = ops->log_max(api->sync.store);
+    ops->rollback(api->sync.store);
     snprintf(body, sizeof(body), "{\"status\":\"ok\",\"store\":\"%s\",\"log_head\":%" PRId64 "}",
-             api->sync.ops->name, q);
+             ops->name, q);
     fsy__http_response_set_body(resp, 200, "application/json", body, strlen(body));
 }
 

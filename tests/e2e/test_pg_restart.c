@@ -110,7 +110,12 @@ int main(int argc, char **argv)
     ASSERT_TRUE(r.retry_after[0] != '\0');
     e2e_resp_free(&r);
     ASSERT_EQ(e2e_pending(&a), pending); /* nothing acknowledged */
-    printf("ok   while the database is down, push and pull answer 503 with Retry-After\n");
+    e2e_get(d, "/healthz", NULL, &r);    /* a load balancer takes this daemon out */
+    ASSERT_EQ(r.status, 503);
+    ASSERT_TRUE(r.retry_after[0] != '\0');
+    e2e_resp_free(&r);
+    printf("ok   while the database is down, push, pull and /healthz answer 503 with "
+           "Retry-After\n");
 
     /* 3. Back: the same batch is retried and applied exactly once. */
     ASSERT_EQ(pg_script("resume"), 0);
