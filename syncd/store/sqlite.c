@@ -572,6 +572,35 @@ static int sq_row_get(void *ctx, int tbl, const char *id, fsy_srow *out)
     return rc;
 }
 
+static int sq_row_scope(void *ctx, int tbl, const char *id, fsy_srow *out)
+{
+    static const char sql[] = "SELECT ver, territory, owner, customer_id, info_level FROM rows"
+                              " WHERE tbl = ?1 AND id = ?2";
+    sqlite3_stmt *st;
+    int rc = prep(ctx, sql, &st);
+    if (rc)
+        return rc;
+    fsy_srow_clear(out);
+    out->tbl = tbl;
+    snprintf(out->id, sizeof(out->id), "%s", id);
+    sqlite3_bind_int(st, 1, tbl);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->exists = true;
+        out->ver = sqlite3_column_int64(st, 0);
+        copy_text(out->territory, sizeof(out->territory), st, 1);
+        copy_text(out->owner, sizeof(out->owner), st, 2);
+        copy_text(out->customer_id, sizeof(out->customer_id), st, 3);
+        out->info_level = sqlite3_column_int(st, 4);
+        rc = 0;
+    } else {
+        rc = rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "reading a row's scope");
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 static int sq_row_put(void *ctx, const fsy_srow *row)
 {
     static const char sql[] = "INSERT OR REPLACE INTO rows(tbl, id, ver, vals, meta, territory,"
@@ -1079,4 +1108,5 @@ const fsy_store_ops fsy_store_sqlite = {
     .device_health = sq_device_health,
     .group_begin = sq_group_begin,
     .group_end = sq_group_end,
+    .row_scope = sq_row_scope,
 };

@@ -226,6 +226,10 @@ typedef struct fsy_store_ops {
     /* Close it: commit (durable when it returns 0) or, with is_commit false or on
      * failure, roll everything in the group back. */
     int (*group_end)(void *ctx, bool is_commit);
+    /* A row's scope columns and ver only (vals and meta left NULL; exists=false if none):
+     * what judging a parent's scope needs, without parsing its JSON. NULL: push.c uses
+     * row_get, e.g. where row_get also takes the lock the caller relies on. */
+    int (*row_scope)(void *ctx, int tbl, const char *id, fsy_srow *out);
 } fsy_store_ops;
 
 extern const fsy_store_ops fsy_store_sqlite;

@@ -183,6 +183,15 @@ static void set_item(cJSON *obj, const char *k, cJSON *v)
         cJSON_AddItemToObject(obj, k, v);
 }
 
+/* A parent row for judging scope: its scope columns suffice when the store can read just
+ * those (SQLite; PostgreSQL needs row_get's row lock, which a concurrent move relies on). */
+static int parent_get(fsy_sync *s, int tbl, const char *id, fsy_srow *out)
+{
+    if (s->ops->version >= 3 && s->ops->row_scope)
+        return s->ops->row_scope(s->store, tbl, id, out);
+    return s->ops->row_get(s->store, tbl, id, out);
+}
+
 /* Fill the row's scope columns from its values and its customer's. */
 static int derive_scope(fsy_sync *s, fsy_srow *row, char *why, size_t whylen)
 {
@@ -199,7 +208,7 @@ static int derive_scope(fsy_sync *s, fsy_srow *row, char *why, size_t whylen)
     }
     fsy_srow up;
     fsy_srow_init(&up);
-    int rc = s->ops->row_get(s->store, row->tbl == 4 ? 2 : 0, parent ? parent : "", &up);
+    int rc = parent_get(s, row->tbl == 4 ? 2 : 0, parent ? parent : "", &up);
     if (rc != FSY_OK)
         return rc;
     if (!up.exists) {
@@ -467,7 +476,7 @@ static cJSON *merge_change(push_ctx *p, const cJSON *ch, int *rc_out)
             } else {
                 fsy_srow cust;
                 fsy_srow_init(&cust);
-                rc = s->ops->row_get(s->store, 0, row.customer_id, &cust);
+                rc = parent_get(s, 0, row.customer_id, &cust);
                 in_scope = rc == FSY_OK && cust.exists && fsy_sync_visible(p->u, &cust);
                 fsy_srow_clear(&cust);
                 if (rc != FSY_OK) {
