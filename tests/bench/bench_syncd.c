@@ -23,6 +23,8 @@
 #include "fieldsync.h"
 
 #include <errno.h>
+#include <libpq-fe.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,8 +45,10 @@
 #define MAX_REQ_SECONDS 60.0 /* a concurrent run starts no new round after this */
 
 static const char *g_bin = FSY_BENCH_FIELDSYNCD;
+static const char *g_pg_script = FSY_BENCH_PG_SCRIPT;
 static bool g_quick;
 static bool g_single = true, g_concurrent = true; /* which parts run */
+static bool g_scaleout;                           /* --scaleout: that part alone */
 
 static void check(fsy_replica *r, int rc, const char *what)
 {
@@ -475,6 +479,7 @@ typedef struct sim {
     unsigned char *gz;
     bs_buf resp;
     bs_rng rng;
+    const bs_daemon *d; /* the daemon its connection goes to (scale-out: one of two) */
 } sim;
 
 typedef struct driver {
@@ -496,8 +501,10 @@ typedef struct driver {
     double *lat_push, *lat_pull;
     size_t n_push, n_pull;
     long visits, pulled, errors;
+    long busy; /* 503 answers (store busy), retried at once */
     size_t up, down;
     char first_error[300];
+    char first_busy[300]; /* the first 503's body */
 } driver;
 
 static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
@@ -558,7 +565,7 @@ static void start_push(driver *dv, sim *s)
     free(s->gz);
     s->gz = bs_gzip(b.data, b.len, 6, &gz_len);
     char url[128];
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/push", dv->d->port);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/push", s->d->port);
     curl_easy_setopt(s->c, CURLOPT_URL, url);
     curl_easy_setopt(s->c, CURLOPT_HTTPHEADER, s->h_push);
     curl_easy_setopt(s->c, CURLOPT_POSTFIELDS, s->gz);
@@ -569,8 +576,9 @@ static void start_push(driver *dv, sim *s)
 
 static void start_pull(driver *dv, sim *s)
 {
+    (void)dv;
     char url[160];
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/pull?after=%lld&limit=1000", dv->d->port,
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/v1/pull?after=%lld&limit=1000", s->d->port,
              (long long)s->cursor);
     curl_easy_setopt(s->c, CURLOPT_URL, url);
     curl_easy_setopt(s->c, CURLOPT_HTTPHEADER, s->h_pull);
@@ -626,6 +634,16 @@ static void finish(driver *dv, sim *s, CURLcode cc)
     if (s->resp.data == NULL)
         bs_buf_add(&s->resp, "", 0);
     bool is_push = !dv->warmup && s->phase == 0;
+    if (cc == CURLE_OK && status == 503 && bs_now() < dv->give_up_at) {
+        /* Store busy (PostgreSQL): nothing was applied; the device sends it again at once
+         * (same body, same handle); its latency counts from the first attempt. */
+        if (dv->busy++ == 0)
+            snprintf(dv->first_busy, sizeof(dv->first_busy), "%.290s", s->resp.data);
+        s->resp.len = 0;
+        s->is_busy = true;
+        curl_multi_add_handle(dv->m, s->c);
+        return;
+    }
     if (cc != CURLE_OK || status != 200) {
         note_error(dv, "%s %s: curl %d, HTTP %ld: %.200s", s->user, is_push ? "push" : "pull",
                    (int)cc, status, s->resp.data);
@@ -743,12 +761,20 @@ typedef struct conc_result {
     long visits, pulled, errors;
     double daemon_cpu, bench_cpu;
     double up_per_req, down_per_req;
+    long busy; /* 503 answers retried */
     char first_error[300];
+    char first_busy[300];
 } conc_result;
 
-static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cust, int rounds,
-                           bool push_only, conc_result *out)
+/* No new round starts after this many seconds of a run (part 5; --scaleout sets less). */
+static double g_run_cap_s = MAX_REQ_SECONDS;
+
+/* n devices against n_d daemons (device i on daemon i % n_d, as a TCP load balancer
+ * spreading connections would); CPU, handler time and peak RSS are summed over them. */
+static void run_concurrent(bs_daemon *const *ds, int n_d, sim *devs, int n, const bs_customer *cust,
+                           int rounds, bool push_only, conc_result *out)
 {
+    bs_daemon *d = ds[0];
     driver dv;
     memset(&dv, 0, sizeof(dv));
     memset(out, 0, sizeof(*out));
@@ -770,15 +796,18 @@ static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cu
     curl_multi_setopt(dv.m, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
     curl_multi_setopt(dv.m, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
 
-    bs_http h;
+    bs_http h, hs[2];
     bs_http_open(&h, d);
+    for (int k = 0; k < n_d; k++)
+        bs_http_open(&hs[k], ds[k]);
     int64_t head = bs_log_head(&h);
     for (int i = 0; i < n; i++) {
         sim *s = &devs[i];
+        s->d = ds[i % n_d];
         s->c = curl_easy_init();
         if (!s->c)
             bs_die("curl_easy_init failed");
-        bs_easy_setup(s->c, d);
+        bs_easy_setup(s->c, s->d);
         curl_easy_setopt(s->c, CURLOPT_PRIVATE, (char *)s);
         curl_easy_setopt(s->c, CURLOPT_WRITEFUNCTION, sim_body);
         curl_easy_setopt(s->c, CURLOPT_WRITEDATA, &s->resp);
@@ -800,7 +829,9 @@ static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cu
         bs_progress("   connecting: %ld errors, first: %s", dv.errors, dv.first_error);
     dv.errors = 0;
     dv.first_error[0] = '\0';
-    out->rss_idle_kb = bs_proc_status(d->pid, "VmRSS");
+    out->rss_idle_kb = 0;
+    for (int k = 0; k < n_d; k++)
+        out->rss_idle_kb += bs_proc_status(ds[k]->pid, "VmRSS");
     free(dv.lat_push);
     free(dv.lat_pull);
 
@@ -808,8 +839,13 @@ static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cu
     dv.warmup = false;
     dv.push_only = push_only;
     out->push_only = push_only;
-    double hp0 = handler_sum(&h, "push"), hl0 = handler_sum(&h, "pull");
-    double gc0 = bs_metric(&h, "fieldsync_group_commits_total");
+    double hp0 = 0, hl0 = 0, gc0 = 0, cpu_d0 = 0;
+    for (int k = 0; k < n_d; k++) {
+        hp0 += handler_sum(&hs[k], "push");
+        hl0 += handler_sum(&hs[k], "pull");
+        gc0 += bs_metric(&hs[k], "fieldsync_group_commits_total");
+        cpu_d0 += bs_proc_sched_s(ds[k]->pid);
+    }
     dv.visits = dv.pulled = 0;
     dv.up = dv.down = 0;
     dv.lat_push = calloc((size_t)n * (size_t)rounds, sizeof(double));
@@ -820,20 +856,28 @@ static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cu
         devs[i].round = 0;
         devs[i].phase = 0;
     }
-    double cpu_d0 = bs_proc_sched_s(d->pid), cpu_b0 = rusage_cpu_s();
+    double cpu_b0 = rusage_cpu_s();
     t0 = bs_now();
-    dv.stop_new_rounds_at = t0 + (g_quick ? 20.0 : MAX_REQ_SECONDS);
+    dv.stop_new_rounds_at = t0 + (g_quick && g_run_cap_s > 20.0 ? 20.0 : g_run_cap_s);
     drive(&dv);
     out->wall_s = bs_now() - t0;
-    out->daemon_cpu = bs_proc_sched_s(d->pid) - cpu_d0;
     out->bench_cpu = rusage_cpu_s() - cpu_b0;
-    out->hwm_kb = bs_proc_status(d->pid, "VmHWM");
+    double hp1 = 0, hl1 = 0, gc1 = 0;
+    out->daemon_cpu = -cpu_d0;
+    out->hwm_kb = 0;
+    for (int k = 0; k < n_d; k++) {
+        out->daemon_cpu += bs_proc_sched_s(ds[k]->pid);
+        out->hwm_kb += bs_proc_status(ds[k]->pid, "VmHWM");
+        hp1 += handler_sum(&hs[k], "push");
+        hl1 += handler_sum(&hs[k], "pull");
+        gc1 += bs_metric(&hs[k], "fieldsync_group_commits_total");
+    }
     out->devices = n;
-    out->push_handler_ms =
-        (handler_sum(&h, "push") - hp0) / (double)(dv.n_push ? dv.n_push : 1) * 1e3;
-    out->pull_handler_ms =
-        (handler_sum(&h, "pull") - hl0) / (double)(dv.n_pull ? dv.n_pull : 1) * 1e3;
-    double commits = bs_metric(&h, "fieldsync_group_commits_total") - gc0;
+    out->busy = dv.busy;
+    snprintf(out->first_busy, sizeof(out->first_busy), "%s", dv.first_busy);
+    out->push_handler_ms = (hp1 - hp0) / (double)(dv.n_push ? dv.n_push : 1) * 1e3;
+    out->pull_handler_ms = (hl1 - hl0) / (double)(dv.n_pull ? dv.n_pull : 1) * 1e3;
+    double commits = gc1 - gc0;
     out->per_commit = commits > 0 ? (double)(dv.n_push + dv.n_pull) / commits : 0;
     int min_round = rounds;
     for (int i = 0; i < n; i++)
@@ -871,32 +915,29 @@ static void run_concurrent(bs_daemon *d, sim *devs, int n, const bs_customer *cu
     curl_multi_cleanup(dv.m);
     close(dv.ep);
     bs_http_close(&h);
+    for (int k = 0; k < n_d; k++)
+        bs_http_close(&hs[k]);
 }
 
-static void part_concurrent(const char *root, const int *runs, const int *rounds,
-                            const bool *push_only, int n_runs)
+/* A data directory for n reps (REPS_PER_TERR per territory) in d (initialised, not
+ * running): their users and enrolment codes, the devices enrolled and the customers
+ * (CUST_PER_TERR per territory) loaded through a started daemon, which is stopped again.
+ * devs and cust are filled in; a store that already has the users (a second data
+ * directory on the same PostgreSQL database) is not what this is for. */
+static void conc_prepare(bs_daemon *d, sim *devs, int n_max, bs_customer *cust)
 {
-    int n_max = 0;
-    for (int i = 0; i < n_runs; i++)
-        if (runs[i] > n_max)
-            n_max = runs[i];
     int n_terr = (n_max + REPS_PER_TERR - 1) / REPS_PER_TERR;
-    bs_daemon d;
-    bs_progress("5. data dir, %d reps in %d territories, enrolment codes", n_max, n_terr);
-    bs_daemon_init(&d, g_bin, root, "many");
     char maxconn[16];
     snprintf(maxconn, sizeof(maxconn), "%d", n_max + 1024);
-    bs_daemon_conf(&d, "max_connections", maxconn);
+    bs_daemon_conf(d, "max_connections", maxconn);
     /* 1,000 handshakes at once take ~3 s of daemon CPU: more than 10 s on a busy machine. */
-    bs_daemon_conf(&d, "handshake_timeout_ms", "30000");
+    bs_daemon_conf(d, "handshake_timeout_ms", "30000");
     /* A round of 1,000 devices can outlast the 60 s idle timeout of a pooled connection. */
-    bs_daemon_conf(&d, "idle_timeout_ms", "300000");
+    bs_daemon_conf(d, "idle_timeout_ms", "300000");
 
-    sim *devs = calloc((size_t)n_max, sizeof(*devs));
     bs_job *jobs = calloc((size_t)n_max + 1, sizeof(*jobs));
     char(*terr)[16] = calloc((size_t)n_terr, sizeof(*terr));
-    bs_customer *cust = calloc((size_t)n_terr * CUST_PER_TERR, sizeof(*cust));
-    if (!devs || !jobs || !terr || !cust)
+    if (!jobs || !terr)
         bs_die("out of memory");
     for (int t = 0; t < n_terr; t++)
         snprintf(terr[t], sizeof(terr[t]), "t%03d", t);
@@ -908,19 +949,19 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
         bs_job j = {{"user-add", s->user, "--role", "rep", "--territory", terr[s->terr], NULL}, ""};
         jobs[i] = j;
     }
-    bs_admin_run(&d, jobs, n_max, 2);
+    bs_admin_run(d, jobs, n_max, 2);
     for (int i = 0; i < n_max; i++) {
         bs_job j = {{"enroll-code", devs[i].user, NULL}, ""};
         jobs[i] = j;
     }
     bs_job aj = {{"enroll-code", "admin", NULL}, ""};
     jobs[n_max] = aj;
-    bs_admin_run(&d, jobs, n_max + 1, 2);
+    bs_admin_run(d, jobs, n_max + 1, 2);
 
-    bs_progress("5. enrolling %d devices, loading %d customers", n_max, n_terr * CUST_PER_TERR);
-    bs_daemon_start(&d);
+    bs_progress("   enrolling %d devices, loading %d customers", n_max, n_terr * CUST_PER_TERR);
+    bs_daemon_start(d);
     bs_http h;
-    bs_http_open(&h, &d);
+    bs_http_open(&h, d);
     for (int i = 0; i < n_max; i++) {
         bs_enroll(&h, devs[i].user, jobs[i].out, devs[i].id, devs[i].token);
         char auth[128];
@@ -962,7 +1003,36 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
     bs_buf_free(&b);
     bs_buf_free(&f);
     bs_http_close(&h);
-    bs_daemon_stop(&d);
+    bs_daemon_stop(d);
+    free(jobs);
+    free(terr);
+}
+
+static void conc_release(sim *devs, int n_max)
+{
+    for (int i = 0; i < n_max; i++) {
+        curl_slist_free_all(devs[i].h_push);
+        curl_slist_free_all(devs[i].h_pull);
+        bs_buf_free(&devs[i].resp);
+    }
+}
+
+static void part_concurrent(const char *root, const int *runs, const int *rounds,
+                            const bool *push_only, int n_runs)
+{
+    int n_max = 0;
+    for (int i = 0; i < n_runs; i++)
+        if (runs[i] > n_max)
+            n_max = runs[i];
+    int n_terr = (n_max + REPS_PER_TERR - 1) / REPS_PER_TERR;
+    bs_daemon d;
+    bs_progress("5. data dir, %d reps in %d territories, enrolment codes", n_max, n_terr);
+    bs_daemon_init(&d, g_bin, root, "many");
+    sim *devs = calloc((size_t)n_max, sizeof(*devs));
+    bs_customer *cust = calloc((size_t)n_terr * CUST_PER_TERR, sizeof(*cust));
+    if (!devs || !cust)
+        bs_die("out of memory");
+    conc_prepare(&d, devs, n_max, cust);
 
     conc_result *rs = calloc((size_t)n_runs, sizeof(*rs));
     if (!rs)
@@ -978,7 +1048,8 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
         bs_progress("5. %d devices, %d rounds%s (fresh daemon process)", runs[i], rounds[i],
                     push_only[i] ? ", pushes only" : "");
         bs_daemon_start(&d);
-        run_concurrent(&d, devs, runs[i], cust, rounds[i], push_only[i], &rs[i]);
+        bs_daemon *one[] = {&d};
+        run_concurrent(one, 1, devs, runs[i], cust, rounds[i], push_only[i], &rs[i]);
         bs_daemon_stop(&d);
         if (rs[i].errors)
             bs_progress("   %ld errors; first: %s", rs[i].errors, rs[i].first_error);
@@ -1044,16 +1115,303 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
         "handler: the daemon's own time per request (/metrics; no TLS, no gzip); daemon and\n"
         "bench CPU: share of one core during the rounds.\n");
 
-    for (int i = 0; i < n_max; i++) {
-        curl_slist_free_all(devs[i].h_push);
-        curl_slist_free_all(devs[i].h_pull);
-        bs_buf_free(&devs[i].resp);
-    }
+    conc_release(devs, n_max);
     free(rs);
     free(devs);
-    free(jobs);
-    free(terr);
     free(cust);
+}
+
+/* ====================================================================== */
+/* --scaleout: one daemon on SQLite, one on PostgreSQL, two on PostgreSQL  */
+/* ====================================================================== */
+
+#define SO_BUDGET_S 175 /* the whole --scaleout run */
+
+static char g_pg_dir[800]; /* the throwaway server's state (pg-throwaway.sh), "" if none */
+
+/* A small text file, malloc'd and NUL-terminated; NULL if unreadable. */
+static char *so_read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *t = calloc(1, 8192);
+    size_t n = t ? fread(t, 1, 8191, f) : 0;
+    fclose(f);
+    if (t)
+        t[n] = '\0';
+    return t;
+}
+
+static void so_pg_stop(void)
+{
+    if (!g_pg_dir[0])
+        return;
+    char *const argv[] = {(char *)g_pg_script, "stop", g_pg_dir, NULL};
+    pid_t pid = bs_spawn(argv, -1, NULL);
+    int st;
+    if (!bs_wait(pid, 60000, &st))
+        fprintf(stderr, "fsy_bench_syncd: pg-throwaway.sh stop %s did not finish\n", g_pg_dir);
+    bs_forget(pid);
+    g_pg_dir[0] = '\0';
+}
+
+/* Start a throwaway PostgreSQL (tests/support/pg-throwaway.sh) and turn durability back
+ * on (the script turns fsync off for the tests; the SQLite rows fsync). Fills conninfo,
+ * or why not in why and returns false. */
+static bool so_pg_start(const char *root, char *conninfo, size_t n, char *why, size_t why_n)
+{
+    char err[900], *text;
+    snprintf(g_pg_dir, sizeof(g_pg_dir), "%s/pg", root);
+    snprintf(err, sizeof(err), "%s/pg-throwaway.log", root);
+    char *const argv[] = {(char *)g_pg_script, "start", g_pg_dir, NULL};
+    pid_t pid = bs_spawn(argv, -1, err);
+    int st = -1;
+    if (!bs_wait(pid, 90000, &st)) {
+        kill(pid, SIGKILL);
+        bs_wait(pid, 5000, &st);
+        st = -1;
+    }
+    bs_forget(pid);
+    if (st != 0) {
+        text = so_read_text(err);
+        const char *skip = text ? strstr(text, "SKIPPED: ") : NULL;
+        snprintf(why, why_n, "%s%s", st == 77 ? "" : "pg-throwaway.sh start failed: ",
+                 skip            ? skip + 9
+                 : text && *text ? text
+                                 : "(no message)");
+        why[strcspn(why, "\n")] = '\0';
+        free(text);
+        g_pg_dir[0] = '\0';
+        return false;
+    }
+    atexit(so_pg_stop);
+    snprintf(err, sizeof(err), "%s/conninfo", g_pg_dir);
+    text = so_read_text(err);
+    if (!text)
+        bs_die("no %s after pg-throwaway.sh start", err);
+    text[strcspn(text, "\r\n")] = '\0';
+    snprintf(conninfo, n, "%s", text);
+    free(text);
+    char admin[1100];
+    snprintf(admin, sizeof(admin), "%s user=postgres dbname=postgres", conninfo);
+    PGconn *c = PQconnectdb(admin);
+    if (PQstatus(c) != CONNECTION_OK)
+        bs_die("connecting to %s: %s", admin, PQerrorMessage(c));
+    const char *sql[] = {"ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET full_page_writes = on",
+                         "SELECT pg_reload_conf()"};
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        PGresult *r = PQexec(c, sql[i]);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+            bs_die("%s: %s", sql[i], PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return true;
+}
+
+/* A data directory whose store is the PostgreSQL database of conninfo. */
+static void so_init_pg(bs_daemon *d, const char *root, const char *name, const char *conninfo)
+{
+    memset(d, 0, sizeof(*d));
+    snprintf(d->bin, sizeof(d->bin), "%s", g_bin);
+    snprintf(d->dir, sizeof(d->dir), "%s/%s", root, name);
+    snprintf(d->log, sizeof(d->log), "%s/%s.log", root, name);
+    snprintf(d->ca, sizeof(d->ca), "%s/ca.crt", d->dir);
+    bs_job init = {{"init", "--postgres", conninfo, NULL}, ""};
+    bs_admin_run(d, &init, 1, 1);
+    bs_daemon_conf(d, "port", "0");
+}
+
+/* A second daemon on the same store: a copy of a's data directory (same CA, certificate,
+ * config), as docs/operations.md sets up daemons behind a load balancer. */
+static void so_copy_daemon(bs_daemon *b, const bs_daemon *a, const char *name)
+{
+    *b = *a;
+    b->pid = 0;
+    b->port = 0;
+    snprintf(b->dir, sizeof(b->dir), "%.690s2", a->dir);
+    snprintf(b->log, sizeof(b->log), "%.690s-%.40s.log", a->dir, name);
+    snprintf(b->ca, sizeof(b->ca), "%s/ca.crt", b->dir);
+    char *const argv[] = {"/bin/cp", "-a", "--", (char *)a->dir, b->dir, NULL};
+    pid_t pid = bs_spawn(argv, -1, NULL);
+    int st;
+    if (!bs_wait(pid, 30000, &st) || st != 0)
+        bs_die("cp -a %s %s failed", a->dir, b->dir);
+    bs_forget(pid);
+    char port[900];
+    snprintf(port, sizeof(port), "%s/fieldsyncd.port", b->dir);
+    remove(port);
+}
+
+typedef struct so_row {
+    const char *name;
+    int devices;
+    bool skipped;
+    conc_result r;
+} so_row;
+
+static void so_run(so_row *row, bs_daemon *const *ds, int n_d, sim *devs, const bs_customer *cust)
+{
+    if (bs_elapsed() > SO_BUDGET_S - 25) {
+        bs_progress("%s, %d devices: skipped, out of time", row->name, row->devices);
+        row->skipped = true;
+        return;
+    }
+    bs_progress("%s, %d devices (fresh daemon process%s)", row->name, row->devices,
+                n_d > 1 ? "es" : "");
+    for (int k = 0; k < n_d; k++)
+        bs_daemon_start(ds[k]);
+    run_concurrent(ds, n_d, devs, row->devices, cust, 1000000, false, &row->r);
+    for (int k = 0; k < n_d; k++)
+        bs_daemon_stop(ds[k]);
+    if (row->r.errors)
+        bs_progress("   %ld errors; first: %s", row->r.errors, row->r.first_error);
+    if (row->r.busy)
+        bs_progress("   %ld answers 503 (retried); first: %s", row->r.busy, row->r.first_busy);
+}
+
+static double so_ratio(double a, double b)
+{
+    return b > 0 ? a / b : 0;
+}
+
+static void part_scaleout(const char *root)
+{
+    int sizes[] = {100, 300};
+    int n_sizes = g_quick ? 1 : 2;
+    int n_max = sizes[n_sizes - 1];
+    int n_terr = (n_max + REPS_PER_TERR - 1) / REPS_PER_TERR;
+    g_run_cap_s = g_quick ? 5.0 : 10.0;
+    sim *devs_lite = calloc((size_t)n_max, sizeof(sim)),
+        *devs_pg = calloc((size_t)n_max, sizeof(sim));
+    bs_customer *cust_lite = calloc((size_t)n_terr * CUST_PER_TERR, sizeof(bs_customer));
+    bs_customer *cust_pg = calloc((size_t)n_terr * CUST_PER_TERR, sizeof(bs_customer));
+    so_row rows[3][2];
+    memset(rows, 0, sizeof(rows));
+    const char *names[] = {"(a) 1 daemon, SQLite", "(b) 1 daemon, PostgreSQL",
+                           "(c) 2 daemons, one PostgreSQL"};
+    if (!devs_lite || !devs_pg || !cust_lite || !cust_pg)
+        bs_die("out of memory");
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < n_sizes; i++) {
+            rows[c][i].name = names[c];
+            rows[c][i].devices = sizes[i];
+        }
+
+    /* Both stores first, then (a), (b), (c) back to back for each size, so that the
+     * rows compared run minutes apart at most on a machine whose load drifts. (b) and
+     * (c) share one database; (c)'s second daemon is a copy of (b)'s data directory. */
+    bs_daemon lite;
+    bs_progress("scale-out (a): SQLite data dir, %d reps in %d territories", n_max, n_terr);
+    bs_daemon_init(&lite, g_bin, root, "so-sqlite");
+    conc_prepare(&lite, devs_lite, n_max, cust_lite);
+    char conninfo[1024] = "", why[600] = "";
+    bool has_pg = so_pg_start(root, conninfo, sizeof(conninfo), why, sizeof(why));
+    bs_daemon pg1, pg2;
+    if (has_pg) {
+        bs_progress("scale-out (b), (c): PostgreSQL at %s, %d reps", conninfo, n_max);
+        so_init_pg(&pg1, root, "so-pg", conninfo);
+        conc_prepare(&pg1, devs_pg, n_max, cust_pg);
+        so_copy_daemon(&pg2, &pg1, "second");
+    } else {
+        bs_progress("scale-out: no PostgreSQL rows: %s", why);
+    }
+    bs_daemon *one_lite[] = {&lite}, *one_pg[] = {&pg1}, *two_pg[] = {&pg1, &pg2};
+    for (int i = 0; i < n_sizes; i++) {
+        so_run(&rows[0][i], one_lite, 1, devs_lite, cust_lite);
+        if (!has_pg)
+            continue;
+        so_run(&rows[1][i], one_pg, 1, devs_pg, cust_pg);
+        so_run(&rows[2][i], two_pg, 2, devs_pg, cust_pg);
+    }
+    so_pg_stop();
+
+    printf("\nscale-out: concurrent devices, closed loop as in part 5 (each device pushes 1-3 new\n"
+           "visits, gzip, then pulls after its cursor, on its own kept-alive TLS connection; %d\n"
+           "reps per territory), %.0f s of rounds per row on fresh daemon processes. (c) is two\n"
+           "fieldsyncd processes on (b)'s database, devices split between them (device i on\n"
+           "daemon i %% 2, as a TCP load balancer spreads connections). SQLite: WAL,\n"
+           "synchronous=FULL; PostgreSQL 15 throwaway server (tests/support/pg-throwaway.sh)\n"
+           "with fsync and full_page_writes turned back on, synchronous_commit=on, same disk.\n",
+           REPS_PER_TERR, g_run_cap_s);
+    printf("%-30s %7s %6s %6s %7s %9s %9s %7s %7s %7s %7s %6s %6s %5s %4s\n", "", "devices", "wall",
+           "reqs", "req/s", "visits/s", "visits/s", "push", "push", "pull", "pull", "daemon",
+           "reqs/", "503", "errs");
+    printf("%-30s %7s %6s %6s %7s %9s %9s %7s %7s %7s %7s %6s %6s %5s\n", "", "", "s", "", "",
+           "pushed", "pulled", "p50 ms", "p99 ms", "p50 ms", "p99 ms", "CPU %", "commit", "retry");
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < n_sizes; i++) {
+            so_row *row = &rows[c][i];
+            conc_result *r = &row->r;
+            if (c > 0 && !has_pg) {
+                printf("%-30s %7d skipped: %s\n", row->name, row->devices, why);
+                continue;
+            }
+            if (row->skipped || r->wall_s <= 0) {
+                printf("%-30s %7d skipped: out of time\n", row->name, row->devices);
+                continue;
+            }
+            char per_commit[16] = "-";
+            if (r->per_commit > 0)
+                snprintf(per_commit, sizeof(per_commit), "%.1f", r->per_commit);
+            printf("%-30s %7d %6.1f %6zu %7.0f %9.0f %9.0f %7.1f %7.1f %7.1f %7.1f %6.0f %6s %5ld "
+                   "%4ld\n",
+                   row->name, row->devices, r->wall_s, r->requests, r->requests / r->wall_s,
+                   r->visits / r->wall_s, r->pulled / r->wall_s, r->push_p50, r->push_p99,
+                   r->pull_p50, r->pull_p99, r->daemon_cpu / r->wall_s * 100, per_commit, r->busy,
+                   r->errors);
+        }
+    printf("(daemon CPU %%: share of one core, summed over the daemons; PostgreSQL's own CPU is "
+           "not in it.\n reqs/commit: requests sharing one group commit, \"-\": the store has no "
+           "group commit)\n");
+    if (has_pg) {
+        printf("\n%-34s %9s %9s %7s %9s %9s\n", "ratios", "pushed", "pulled", "req/s", "push p50",
+               "all p99");
+        for (int i = 0; i < n_sizes; i++) {
+            const conc_result *a = &rows[0][i].r, *b = &rows[1][i].r, *c = &rows[2][i].r;
+            if (a->wall_s <= 0 || b->wall_s <= 0 || c->wall_s <= 0)
+                continue;
+            char name[64];
+            snprintf(name, sizeof(name), "(b)/(a) at %d devices", sizes[i]);
+            printf("%-34s %8.2fx %8.2fx %6.2fx %8.2fx %8.2fx\n", name,
+                   so_ratio(b->visits / b->wall_s, a->visits / a->wall_s),
+                   so_ratio(b->pulled / b->wall_s, a->pulled / a->wall_s),
+                   so_ratio(b->requests / b->wall_s, a->requests / a->wall_s),
+                   so_ratio(b->push_p50, a->push_p50), so_ratio(b->all_p99, a->all_p99));
+            snprintf(name, sizeof(name), "(c)/(b) at %d devices", sizes[i]);
+            printf("%-34s %8.2fx %8.2fx %6.2fx %8.2fx %8.2fx\n", name,
+                   so_ratio(c->visits / c->wall_s, b->visits / b->wall_s),
+                   so_ratio(c->pulled / c->wall_s, b->pulled / b->wall_s),
+                   so_ratio(c->requests / c->wall_s, b->requests / b->wall_s),
+                   so_ratio(c->push_p50, b->push_p50), so_ratio(c->all_p99, b->all_p99));
+        }
+        printf("(latency ratios below 1 are better)\n");
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    char note[200];
+    bs_machine_note(note, sizeof(note));
+    printf(
+        "\ntarget (issue 8): (c) at least 1.5x (b) in visits pushed/s for concurrent devices, on "
+        "a\nmachine with enough cores: two daemons, the PostgreSQL server and the bench's own "
+        "client\nload each want at least a core, so 6 or more. This machine: %ld cores; %s.\n",
+        cores, note);
+    if (has_pg)
+        for (int i = 0; i < n_sizes; i++) {
+            const conc_result *b = &rows[1][i].r, *c = &rows[2][i].r;
+            if (b->wall_s <= 0 || c->wall_s <= 0)
+                continue;
+            double x = so_ratio(c->visits / c->wall_s, b->visits / b->wall_s);
+            printf("at %d devices: (c)/(b) = %.2fx: %s%s\n", sizes[i], x,
+                   x >= 1.5 ? "met" : "not met",
+                   x < 1.5 && cores < 6 ? " (too few cores here for the target to apply)" : "");
+        }
+    conc_release(devs_lite, n_max);
+    conc_release(devs_pg, n_max);
+    free(devs_lite);
+    free(devs_pg);
+    free(cust_lite);
+    free(cust_pg);
 }
 
 int main(int argc, char **argv)
@@ -1066,25 +1424,38 @@ int main(int argc, char **argv)
             g_concurrent = false;
         else if (strcmp(argv[i], "--concurrent") == 0)
             g_single = false;
+        else if (strcmp(argv[i], "--scaleout") == 0)
+            g_scaleout = true;
         else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: fsy_bench_syncd [--quick] [--single | --concurrent] "
-                            "[directory for the temp files]\n");
+            fprintf(stderr, "usage: fsy_bench_syncd [--quick] [--single | --concurrent | "
+                            "--scaleout] [directory for the temp files]\n");
             return 2;
         } else
             parent = argv[i];
     }
     if (getenv("FSY_BENCH_FIELDSYNCD"))
         g_bin = getenv("FSY_BENCH_FIELDSYNCD");
-    bs_init("fsy_bench_syncd", BUDGET_S);
+    if (getenv("FSY_BENCH_PG_SCRIPT"))
+        g_pg_script = getenv("FSY_BENCH_PG_SCRIPT");
+    bs_init("fsy_bench_syncd", g_scaleout ? SO_BUDGET_S + 20 : BUDGET_S);
     const char *root = bs_temp_root("syncd", parent);
     char fs[300];
     bs_describe_fs(root, fs, sizeof(fs));
-    printf("fieldsync %s daemon benchmark: fieldsyncd over TLS 1.2 on 127.0.0.1, SQLite store "
-           "(WAL, synchronous=FULL)\nin %s (%s), %ld CPUs%s\n",
-           fsy_version(), root, fs, sysconf(_SC_NPROCESSORS_ONLN), g_quick ? ", --quick" : "");
+    printf("fieldsync %s daemon benchmark: fieldsyncd over TLS 1.2 on 127.0.0.1, %s\nin %s (%s), "
+           "%ld CPUs%s\n",
+           fsy_version(),
+           g_scaleout ? "SQLite and PostgreSQL stores" : "SQLite store (WAL, synchronous=FULL)",
+           root, fs, sysconf(_SC_NPROCESSORS_ONLN), g_quick ? ", --quick" : "");
     char note[200];
     bs_machine_note(note, sizeof(note));
     printf("at start: %s\n", note);
+    if (g_scaleout) {
+        part_scaleout(root);
+        bs_machine_note(note, sizeof(note));
+        printf("at end: %s\n", note);
+        printf("total %.1f s\n", bs_elapsed());
+        return 0;
+    }
 
     if (g_single)
         part_single(root, g_quick ? 5000 : 20000);

@@ -22,18 +22,32 @@
  *   I2 every acknowledged change is in the server's change log with the
  *      version the ack named, or in a conflict record (DESIGN §8.2),
  *   I3 after each daemon restart every device's high-water mark covers all
- *      changes it was told were applied (nothing acknowledged is lost).
+ *      changes it was told were applied (nothing acknowledged is lost),
+ *   I4 exactly once: every client_seq of a device acknowledged ok names one log
+ *      version, and the log holds exactly one entry per such change,
+ *   I5 no conflict record twice (same field, same two edits).
+ * twodaemons mode (PostgreSQL, the "pg" fixture; exit 77 without it): two fieldsyncd
+ * processes on one database; every request of every sync goes to one of them at
+ * random (a push and its pull, a replayed push, a resent batch can all land on
+ * different daemons), and now and then two devices sync at the same moment on two
+ * threads, each pushing through a different daemon, after both edited the same field
+ * (the race must leave exactly one conflict record holding both values).
+ * twodaemons-kill also SIGKILLs the daemon a push goes to and sends the push again
+ * through the other daemon.
  *
- * Usage: torture FIELDSYNCD MODE   (MODE: plain, proxy, kill, skew)
+ * Usage: torture FIELDSYNCD MODE
+ *        (MODE: plain, proxy, kill, skew, twodaemons, twodaemons-kill)
  * Env: FSY_TEST_SEED (replay; the operation stream is exact in plain and skew
- * mode, proxy and kill faults also depend on timing), FSY_TORTURE_OPS
- * (operations; default 400), FSY_TORTURE_DEVICES (default 8),
+ * mode, proxy and kill faults and the two-daemon pairs also depend on timing),
+ * FSY_TORTURE_OPS (operations; default 400, twodaemons 1200, twodaemons-kill 600),
+ * FSY_E2E_PG (the two-daemon modes: PostgreSQL), FSY_TORTURE_DEVICES (default 8),
  * FSY_TORTURE_FAULT_RATE (proxy: percent of connections with a fault, default 30).
  */
 #include "e2e_support.h"
 #include "client.h"
 #include "fault_proxy.h"
 
+#include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,7 +58,7 @@
 #define MAX_IDS  4096
 #define N_TABLES 5
 
-enum { MODE_PLAIN, MODE_PROXY, MODE_KILL, MODE_SKEW };
+enum { MODE_PLAIN, MODE_PROXY, MODE_KILL, MODE_SKEW, MODE_TWO, MODE_TWOKILL };
 
 static const char *const TABLES[N_TABLES] = {"customers", "contacts", "visits", "notes", "reviews"};
 
@@ -68,12 +82,15 @@ typedef struct ackrec {
 
 static struct {
     int mode;
-    e2e_daemon *d;
+    e2e_daemon *d, *d2; /* d2: the second daemon (twodaemons) */
     fault_proxy *proxy;
     tdev dev[MAX_DEV];
     int n_dev;
-    tdev *cur; /* the device whose sync is running */
     uint64_t rng, fault_rng;
+    pthread_mutex_t mu; /* the bookkeeping below while two devices sync at once */
+    bool in_pair;       /* two devices sync at this moment (twodaemons) */
+    int64_t pair_q0;    /* then: the log's highest version before they started */
+    PGconn *pg;         /* read connection on the PostgreSQL store */
     ackrec *acks;
     size_t n_acks, cap_acks;
     bool faults_on;
@@ -81,12 +98,34 @@ static struct {
     /* figures */
     long ops, edits, syncs, syncs_failed, pushes, pulls, pulled_changes, http_replays, old_replays,
         gone_received, snapshots_received, acks_lost, kills, kills_in_flight, kills_committed,
-        restarts, isolation_checked;
+        restarts, isolation_checked, isolation_racy, busy, pairs, races, via[2], retried_other;
 } G;
+
+static bool is_two(void)
+{
+    return G.mode == MODE_TWO || G.mode == MODE_TWOKILL;
+}
+
+/* The sync running on this thread: its device, and in twodaemons mode a transport to
+ * each daemon, the daemon its pushes go to (-1: random) and the random stream the
+ * wrapper draws from (the main stream unless two devices sync at once). */
+static _Thread_local struct {
+    tdev *dv;
+    fsy_transport *tr[2];
+    int home;
+    uint64_t rng;
+    bool has_own_rng;
+} T = {NULL, {NULL, NULL}, -1, 0, false};
 
 static int rnd(int n)
 {
     return (int)(fsy_test_rand(&G.rng) % (uint64_t)n);
+}
+
+/* The wrapper's draws: the thread's own stream while a pair syncs. */
+static int wrnd(int n)
+{
+    return (int)(fsy_test_rand(T.has_own_rng ? &T.rng : &G.rng) % (uint64_t)n);
 }
 
 static int64_t real_ms(void)
@@ -122,6 +161,98 @@ static void store_close(void)
 {
     sqlite3_close(G.store);
     G.store = NULL;
+    PQfinish(G.pg);
+    G.pg = NULL;
+}
+
+/* A query on the store, SQLite or PostgreSQL: $1.. placeholders (both understand them),
+ * parameters as text; every value comes back as text (NULL for SQL NULL). */
+typedef struct srows {
+    int n, cols;
+    char **v; /* n * cols */
+} srows;
+
+static srows sq(const char *sql, int n_params, const char *const *params)
+{
+    srows out = {0, 0, NULL};
+    size_t cap = 0;
+    if (e2e_is_pg(G.d)) {
+        if (G.pg && PQstatus(G.pg) != CONNECTION_OK) {
+            PQfinish(G.pg);
+            G.pg = NULL;
+        }
+        if (!G.pg) {
+            G.pg = PQconnectdb(G.d->pg);
+            if (PQstatus(G.pg) != CONNECTION_OK)
+                FSY_FAIL("cannot connect to %s: %s", G.d->pg, PQerrorMessage(G.pg));
+        }
+        PGresult *r = PQexecParams(G.pg, sql, n_params, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            FSY_FAIL("%s: %s", sql, PQresultErrorMessage(r));
+        out.n = PQntuples(r);
+        out.cols = PQnfields(r);
+        out.v = calloc((size_t)out.n * (size_t)out.cols + 1, sizeof(char *));
+        if (!out.v)
+            FSY_FAIL("out of memory");
+        for (int i = 0; i < out.n; i++)
+            for (int c = 0; c < out.cols; c++)
+                out.v[i * out.cols + c] = PQgetisnull(r, i, c) ? NULL : strdup(PQgetvalue(r, i, c));
+        PQclear(r);
+        return out;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store_db(), sql, -1, &st, NULL) != SQLITE_OK)
+        FSY_FAIL("%s: %s", sql, sqlite3_errmsg(G.store));
+    for (int i = 0; i < n_params; i++)
+        sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_TRANSIENT);
+    out.cols = sqlite3_column_count(st);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((size_t)(out.n + 1) * (size_t)out.cols >= cap) {
+            cap = cap ? cap * 2 : 64 + (size_t)out.cols;
+            out.v = realloc(out.v, cap * sizeof(char *));
+            if (!out.v)
+                FSY_FAIL("out of memory");
+        }
+        for (int c = 0; c < out.cols; c++) {
+            const char *t = (const char *)sqlite3_column_text(st, c);
+            out.v[out.n * out.cols + c] = t ? strdup(t) : NULL;
+        }
+        out.n++;
+    }
+    if (rc != SQLITE_DONE)
+        FSY_FAIL("%s: %s", sql, sqlite3_errmsg(G.store));
+    sqlite3_finalize(st);
+    return out;
+}
+
+static const char *sv(const srows *r, int row, int col)
+{
+    return r->v[row * r->cols + col];
+}
+
+static int64_t sv_int(const srows *r, int row, int col)
+{
+    const char *t = sv(r, row, col);
+    return t ? strtoll(t, NULL, 10) : 0;
+}
+
+static void sq_free(srows *r)
+{
+    for (int i = 0; i < r->n * r->cols; i++)
+        free(r->v[i]);
+    free(r->v);
+    r->v = NULL;
+    r->n = 0;
+}
+
+/* One integer: the first column of the first row (0 when there is none). */
+static int64_t sq_int(const char *sql, int n_params, const char *const *params)
+{
+    srows r = sq(sql, n_params, params);
+    int64_t v = r.n ? sv_int(&r, 0, 0) : 0;
+    sq_free(&r);
+    return v;
 }
 
 static int table_index(const char *t)
@@ -148,22 +279,33 @@ static bool visible(const tdev *dv, int tbl, const char *territory, const char *
 /* Whether the store has the row and this device may see it now; *exists says if it exists. */
 static bool row_visible_now(const tdev *dv, int tbl, const char *id, bool *exists)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store_db(),
-                           "SELECT territory, owner, info_level FROM rows WHERE tbl=?1 AND id=?2",
-                           -1, &st, NULL) != SQLITE_OK)
-        FSY_FAIL("store query: %s", sqlite3_errmsg(G.store));
-    sqlite3_bind_int(st, 1, tbl);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+    char t[8];
+    snprintf(t, sizeof(t), "%d", tbl);
+    const char *p[] = {t, id};
+    srows r = sq("SELECT territory, owner, info_level FROM rows WHERE tbl = $1 AND id = $2", 2, p);
     bool vis = false;
-    *exists = false;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *exists = true;
-        vis = visible(dv, tbl, (const char *)sqlite3_column_text(st, 0),
-                      (const char *)sqlite3_column_text(st, 1), sqlite3_column_int(st, 2));
-    }
-    sqlite3_finalize(st);
+    *exists = r.n > 0;
+    if (r.n)
+        vis = visible(dv, tbl, sv(&r, 0, 0), sv(&r, 0, 1), (int)sv_int(&r, 0, 2));
+    sq_free(&r);
     return vis;
+}
+
+/* While two devices sync at once, the other one may move a row out of this device's
+ * scope between the daemon's answer and this check: did a scope change of the row (or
+ * of its customer) commit since the pair started? */
+static bool scope_moved_during_pair(int tbl, const char *id)
+{
+    if (!G.in_pair)
+        return false;
+    char t[8], q0[24];
+    snprintf(t, sizeof(t), "%d", tbl);
+    snprintf(q0, sizeof(q0), "%lld", (long long)G.pair_q0);
+    const char *p[] = {q0, t, id};
+    return sq_int("SELECT count(*) FROM changes WHERE q > $1 AND kind = 's' AND"
+                  " ((tbl = $2 AND id = $3) OR (tbl = 0 AND id IN"
+                  " (SELECT customer_id FROM rows WHERE tbl = $2 AND id = $3)))",
+                  3, p) > 0;
 }
 
 /* ---- the wrapped transport ------------------------------------------------ */
@@ -227,6 +369,11 @@ static void check_pull_batch(tdev *dv, const char *body)
         bool exists;
         const char *t = jstr(ch, "t"), *id = jstr(ch, "id");
         G.isolation_checked++;
+        if (!row_visible_now(dv, table_index(t), id, &exists) && exists &&
+            scope_moved_during_pair(table_index(t), id)) {
+            G.isolation_racy++;
+            continue;
+        }
         if (!row_visible_now(dv, table_index(t), id, &exists))
             FSY_FAIL("isolation: %s (%s) received %s %s, which is %s its scope: %.400s", dv->e.user,
                      dv->is_supervisor ? "supervisor" : dv->territory, t, id,
@@ -250,11 +397,12 @@ static void *killer_main(void *ud)
     return NULL;
 }
 
-static void restart_daemon(void)
+static void restart_daemon_of(e2e_daemon *d)
 {
-    e2e_stop(G.d, SIGKILL, 10000); /* reaps it; it is already dead */
-    store_close();
-    e2e_start(G.d);
+    e2e_stop(d, SIGKILL, 10000); /* reaps it; it is already dead */
+    if (!e2e_is_pg(d))
+        store_close();
+    e2e_start(d);
     G.restarts++;
     if (G.proxy)
         fault_proxy_set_upstream(G.proxy, G.d->port);
@@ -282,11 +430,26 @@ static int64_t max_s_of(const char *body)
     return m;
 }
 
+/* twodaemons: the transport of the daemon this request goes to (counted); *k_out (may
+ * be NULL) receives which one. */
+static fsy_transport *route(fsy_transport *t, bool is_push, int *k_out)
+{
+    if (!is_two())
+        return t;
+    int k = is_push && T.home >= 0 ? T.home : wrnd(2);
+    G.via[k]++;
+    if (k_out)
+        *k_out = k;
+    return T.tr[k];
+}
+
+static fsy_transport *transport_to(int port);
+
 int __wrap_fsy_transport_request(fsy_transport *t, const char *method, const char *path,
                                  const char *bearer, const char *body, size_t len,
                                  const char *const *extra_headers, fsy_transport_result *res)
 {
-    tdev *dv = G.cur;
+    tdev *dv = T.dv;
     if (!dv)
         return __real_fsy_transport_request(t, method, path, bearer, body, len, extra_headers, res);
     /* The device's clock is the injected one: send it, not the process's. */
@@ -301,6 +464,8 @@ int __wrap_fsy_transport_request(fsy_transport *t, const char *method, const cha
     hdrs[n] = NULL;
 
     bool is_push = strcmp(path, "/v1/push") == 0, is_pull = strncmp(path, "/v1/pull", 8) == 0;
+    pthread_mutex_lock(&G.mu);
+    bool pair = G.in_pair; /* another device syncs at the same moment */
     pthread_t kth;
     killer k = {G.d->pid, 0};
     bool killing = G.mode == MODE_KILL && G.faults_on && G.d->pid > 0 &&
@@ -316,58 +481,109 @@ int __wrap_fsy_transport_request(fsy_transport *t, const char *method, const cha
         if (pthread_create(&kth, NULL, killer_main, &k) != 0)
             FSY_FAIL("pthread_create failed");
     }
-    int rc = __real_fsy_transport_request(t, method, path, bearer, body, len, hdrs, res);
+    int kd = 0;
+    fsy_transport *via = route(t, is_push, &kd);
+    /* twodaemons-kill: SIGKILL the daemon this push goes to, mid-request. */
+    bool killing2 = G.mode == MODE_TWOKILL && G.faults_on && !pair && is_push &&
+                    fsy_test_rand(&G.fault_rng) % 4 == 0;
+    e2e_daemon *dk = kd ? G.d2 : G.d;
+    if (killing2) {
+        hwm_before = e2e_sql_int(G.d, "SELECT hwm FROM devices WHERE id = '%s'", dv->e.id);
+        uint64_t x = fsy_test_rand(&G.fault_rng);
+        k.pid = dk->pid;
+        k.delay_us = (int)(x % 2 ? (x >> 8) % 3000 : (x >> 8) % 12000);
+        if (pthread_create(&kth, NULL, killer_main, &k) != 0)
+            FSY_FAIL("pthread_create failed");
+    }
+    pthread_mutex_unlock(&G.mu);
+    int rc = __real_fsy_transport_request(via, method, path, bearer, body, len, hdrs, res);
+    pthread_mutex_lock(&G.mu);
     bool ok = rc == 0 && res->status == 200;
+    if (killing2) {
+        pthread_join(kth, NULL);
+        G.kills++;
+        restart_daemon_of(dk);
+        fsy_transport_free(T.tr[kd]);
+        T.tr[kd] = transport_to(dk->port);
+        if (!ok) {
+            /* The device's retry lands on the other daemon: the same bytes; whether the
+             * dead one committed them or not, the answer must be the one acknowledgement
+             * (I2, I4 check it at the end). */
+            G.kills_in_flight++;
+            int64_t hwm_after =
+                e2e_sql_int(G.d, "SELECT hwm FROM devices WHERE id = '%s'", dv->e.id);
+            if (hwm_after > hwm_before && hwm_after >= max_s_of(body))
+                G.kills_committed++;
+            fsy_transport_result_free(res);
+            G.via[1 - kd]++;
+            G.retried_other++;
+            pthread_mutex_unlock(&G.mu);
+            rc = __real_fsy_transport_request(T.tr[1 - kd], method, path, bearer, body, len, hdrs,
+                                              res);
+            pthread_mutex_lock(&G.mu);
+            ok = rc == 0 && res->status == 200;
+        }
+    }
+    if (is_two() && rc == 0 && res->status == 503)
+        G.busy++;
     if (killing) {
         pthread_join(kth, NULL);
         G.kills++;
         if (!ok)
             G.kills_in_flight++;
-        restart_daemon();
+        restart_daemon_of(G.d);
         int64_t hwm_after = e2e_sql_int(G.d, "SELECT hwm FROM devices WHERE id = '%s'", dv->e.id);
         if (is_push && !ok && hwm_after > hwm_before && hwm_after >= max_s_of(body))
             G.kills_committed++; /* committed, acknowledgement lost: the retry must match */
     }
-    if (is_push && !ok && !killing && G.d->pid > 0 &&
+    if (is_push && !ok && !killing && !killing2 && G.d->pid > 0 &&
         e2e_sql_int(G.d, "SELECT hwm FROM devices WHERE id = '%s'", dv->e.id) >= max_s_of(body))
         G.acks_lost++; /* applied, answer lost: the next round resends the same bytes */
     if (is_push) {
         G.pushes++;
         if (ok) {
             log_acks(dv, body, res->body);
-            /* DESIGN §8.3: the same request again gets the same answer and changes nothing. */
-            if (rnd(5) == 0) {
-                int64_t head = e2e_log_head(G.d);
+            /* DESIGN §8.3: the same request again gets the same answer and changes nothing
+             * (in twodaemons mode through either daemon). While another device pushes at
+             * the same moment the log may move: then only the answer is compared. */
+            if (wrnd(5) == 0) {
+                int64_t head = pair ? 0 : e2e_log_head(G.d);
                 fsy_transport_result again;
-                if (__real_fsy_transport_request(t, method, path, bearer, body, len, hdrs,
-                                                 &again) == 0 &&
-                    again.status == 200) {
+                fsy_transport *tv = route(t, false, NULL);
+                pthread_mutex_unlock(&G.mu);
+                int arc =
+                    __real_fsy_transport_request(tv, method, path, bearer, body, len, hdrs, &again);
+                pthread_mutex_lock(&G.mu);
+                if (arc == 0 && again.status == 200) {
                     G.http_replays++;
                     if (strcmp(again.body, res->body) != 0)
                         FSY_FAIL("%s: a replayed push got a different acknowledgement:\n%s\n%s",
                                  dv->e.user, res->body, again.body);
-                    if (e2e_log_head(G.d) != head)
+                    if (!pair && e2e_log_head(G.d) != head)
                         FSY_FAIL("%s: a replayed push changed the change log", dv->e.user);
                 }
                 fsy_transport_result_free(&again);
             }
-            if (dv->old_push && rnd(4) == 0) {
-                int64_t head = e2e_log_head(G.d);
+            if (dv->old_push && wrnd(4) == 0) {
+                int64_t head = pair ? 0 : e2e_log_head(G.d);
                 fsy_transport_result again;
-                if (__real_fsy_transport_request(t, method, path, bearer, dv->old_push,
-                                                 strlen(dv->old_push), hdrs, &again) == 0 &&
-                    again.status == 200) {
+                fsy_transport *tv = route(t, false, NULL);
+                pthread_mutex_unlock(&G.mu);
+                int arc = __real_fsy_transport_request(tv, method, path, bearer, dv->old_push,
+                                                       strlen(dv->old_push), hdrs, &again);
+                pthread_mutex_lock(&G.mu);
+                if (arc == 0 && again.status == 200) {
                     G.old_replays++;
                     if (strcmp(again.body, dv->old_ack) != 0)
                         FSY_FAIL("%s: an old push replayed got a different acknowledgement:\n"
                                  "%s\n%s",
                                  dv->e.user, dv->old_ack, again.body);
-                    if (e2e_log_head(G.d) != head)
+                    if (!pair && e2e_log_head(G.d) != head)
                         FSY_FAIL("%s: an old push replayed changed the change log", dv->e.user);
                 }
                 fsy_transport_result_free(&again);
             }
-            if (!dv->old_push || rnd(3) == 0) {
+            if (!dv->old_push || wrnd(3) == 0) {
                 free(dv->old_push);
                 free(dv->old_ack);
                 dv->old_push = strndup(body, len);
@@ -379,6 +595,7 @@ int __wrap_fsy_transport_request(fsy_transport *t, const char *method, const cha
         if (ok)
             check_pull_batch(dv, res->body);
     }
+    pthread_mutex_unlock(&G.mu);
     return rc;
 }
 
@@ -421,26 +638,52 @@ static int target_port(void)
     return G.proxy ? fault_proxy_port(G.proxy) : G.d->port;
 }
 
-/* One real client round. Returns the outcome; only faults may make it fail. */
-static fsy_sync_outcome sync_dev(tdev *dv, fsy_sync_report *rep)
+static fsy_transport *transport_to(int port)
 {
     char url[64], err[256];
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d", target_port());
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
     fsy_transport_opts o = {url, G.d->ca, NULL, 5000, 20000, 1, 10};
     fsy_transport *t = NULL;
     if (fsy_transport_new(&t, &o, err, sizeof(err)) != 0)
         FSY_FAIL("transport: %s", err);
-    G.cur = dv;
-    fsy_sync_outcome out = fsy_client_sync(dv->e.r, t, NULL, NULL, NULL, rep);
-    G.cur = NULL;
+    return t;
+}
+
+/* One real client round. Returns the outcome; only faults may make it fail. In
+ * twodaemons mode the wrapper sends each request to either daemon (T.tr), and a round
+ * that met a 503 (store busy: nothing acknowledged) is retried, as the agent would. */
+static fsy_sync_outcome sync_dev(tdev *dv, fsy_sync_report *rep)
+{
+    fsy_transport *t = transport_to(target_port());
+    if (is_two()) {
+        T.tr[0] = transport_to(G.d->port);
+        T.tr[1] = transport_to(G.d2->port);
+    }
+    T.dv = dv;
+    fsy_sync_outcome out;
+    for (int attempt = 0;; attempt++) {
+        out = fsy_client_sync(dv->e.r, t, NULL, NULL, NULL, rep);
+        if (!(is_two() && out == FSY_SYNC_OFFLINE && rep->last_status == 503 && attempt < 50))
+            break;
+        e2e_sleep_ms(10 + 10 * (attempt % 5));
+    }
+    T.dv = NULL;
     fsy_transport_free(t);
+    for (int k = 0; k < 2; k++) {
+        fsy_transport_free(T.tr[k]);
+        T.tr[k] = NULL;
+    }
+    pthread_mutex_lock(&G.mu);
     G.syncs++;
     if (out != FSY_SYNC_DONE) {
         G.syncs_failed++;
-        bool faulty = G.faults_on && (G.mode == MODE_PROXY || G.mode == MODE_KILL);
+        bool faulty =
+            G.faults_on && (G.mode == MODE_PROXY || G.mode == MODE_KILL || G.mode == MODE_TWOKILL);
         if (!faulty || out == FSY_SYNC_LOCAL || out == FSY_SYNC_WIPED)
-            FSY_FAIL("%s: sync ended %d: %s", dv->e.user, (int)out, rep->message);
+            FSY_FAIL("%s: sync ended %d (HTTP %ld): %s", dv->e.user, (int)out, rep->last_status,
+                     rep->message);
     }
+    pthread_mutex_unlock(&G.mu);
     return out;
 }
 
@@ -616,6 +859,162 @@ static void op_edit(tdev *dv, long op)
     }
 }
 
+/* ---- twodaemons: two devices syncing at the same moment ---------------------- */
+
+typedef struct pair_arg {
+    tdev *dv;
+    int home; /* the daemon its pushes go to */
+    uint64_t rng;
+    fsy_sync_report rep;
+} pair_arg;
+
+static void *pair_main(void *ud)
+{
+    pair_arg *p = ud;
+    T.home = p->home;
+    T.rng = p->rng;
+    T.has_own_rng = true;
+    sync_dev(p->dv, &p->rep);
+    return NULL;
+}
+
+static int64_t log_max_q(void)
+{
+    return sq_int("SELECT COALESCE(max(q), 0) FROM changes", 0, NULL);
+}
+
+/* Devices a and b sync at once on two threads, a pushing through one daemon and b
+ * through the other. */
+static void sync_pair(tdev *a, tdev *b)
+{
+    int home = rnd(2);
+    pair_arg pa = {a, home, fsy_test_rand(&G.rng), {0}},
+             pb = {b, 1 - home, fsy_test_rand(&G.rng), {0}};
+    pthread_t ta, tb;
+    /* The log's q is taken in the writing transaction and nothing else writes now, so
+     * whatever commits during the pair is above this. */
+    G.pair_q0 = log_max_q();
+    G.in_pair = true;
+    if (pthread_create(&ta, NULL, pair_main, &pa) != 0 ||
+        pthread_create(&tb, NULL, pair_main, &pb) != 0)
+        FSY_FAIL("pthread_create failed");
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    G.in_pair = false;
+    G.pairs++;
+}
+
+static void edit_phone(tdev *dv, const char *id, const char *value)
+{
+    char f[128];
+    snprintf(f, sizeof(f), "{\"phone\":\"%s\"}", value);
+    ASSERT_OK(dv->e.r, fsy_replica_update(dv->e.r, "customers", id, f));
+    G.edits++;
+}
+
+/* The value's conflict records on customers.phone of id: how many hold both a and b. */
+static int64_t race_records(const char *id, const char *a, const char *b)
+{
+    char ja[96], jb[96];
+    snprintf(ja, sizeof(ja), "\"%s\"", a);
+    snprintf(jb, sizeof(jb), "\"%s\"", b);
+    const char *p[] = {id, ja, jb};
+    return sq_int("SELECT count(*) FROM conflicts WHERE tbl = 0 AND id = $1 AND field = 'phone'"
+                  " AND ((kept = $2 AND other = $3) OR (kept = $3 AND other = $2))",
+                  3, p);
+}
+
+/* What the store and the acknowledgements say about a race that went wrong. */
+static void race_dump(const char *id)
+{
+    for (size_t i = 0; i < G.n_acks; i++)
+        if (strcmp(jstr(G.acks[i].change, "id"), id) == 0) {
+            char *c = cJSON_PrintUnformatted(G.acks[i].change),
+                 *r = cJSON_PrintUnformatted(G.acks[i].result);
+            fprintf(stderr, "ack to %s: %s -> %s\n", G.dev[G.acks[i].dev].e.user, c, r);
+            free(c);
+            free(r);
+        }
+    const char *p[] = {id};
+    srows r = sq("SELECT q, pos, kind, device, \"user\", hlc, fields FROM changes WHERE id = $1"
+                 " ORDER BY q",
+                 1, p);
+    for (int i = 0; i < r.n; i++)
+        fprintf(stderr, "log q=%s pos=%s kind=%s device=%s user=%s hlc=%s fields=%s\n",
+                sv(&r, i, 0), sv(&r, i, 1) ? sv(&r, i, 1) : "-", sv(&r, i, 2), sv(&r, i, 3),
+                sv(&r, i, 4), sv(&r, i, 5), sv(&r, i, 6) ? sv(&r, i, 6) : "-");
+    sq_free(&r);
+    r = sq("SELECT field, kept, other, kept_user, other_user, kept_hlc, other_hlc, q FROM"
+           " conflicts WHERE id = $1 ORDER BY n",
+           1, p);
+    for (int i = 0; i < r.n; i++)
+        fprintf(stderr, "conflict %s kept=%s (%s %s) other=%s (%s %s) q=%s\n", sv(&r, i, 0),
+                sv(&r, i, 1) ? sv(&r, i, 1) : "-", sv(&r, i, 3), sv(&r, i, 5),
+                sv(&r, i, 2) ? sv(&r, i, 2) : "-", sv(&r, i, 4), sv(&r, i, 6), sv(&r, i, 7));
+    sq_free(&r);
+    r = sq("SELECT ver, vals, meta FROM rows WHERE id = $1", 1, p);
+    for (int i = 0; i < r.n; i++)
+        fprintf(stderr, "row ver=%s vals=%s\n  meta=%s\n", sv(&r, i, 0), sv(&r, i, 1),
+                sv(&r, i, 2));
+    sq_free(&r);
+}
+
+/* Both devices synced and quiet, then both edit one customer's phone from the same
+ * knowledge and push at the same moment through different daemons: whichever commits
+ * second never saw the first, so exactly one conflict record must hold both values,
+ * and the store keeps one of them. Without a customer both see: a plain pair sync. */
+static void op_race(tdev *a, tdev *b, long op)
+{
+    fsy_sync_report rep;
+    sync_dev(a, &rep);
+    sync_dev(b, &rep);
+    char id[40] = "";
+    if (e2e_pending(&a->e) == 0 && e2e_pending(&b->e) == 0) {
+        int n = view_ids(a, "customers", NULL, g_ids, MAX_IDS);
+        for (int i = 0; i < n && !id[0]; i++) {
+            /* In both replicas and, on the server, in both scopes and not deleted (a
+             * replica also shows rows whose refused edits are parked). */
+            cJSON *row = e2e_row(&b->e, "customers", g_ids[i]);
+            bool exists;
+            const char *p[] = {g_ids[i]};
+            if (row && row_visible_now(a, 0, g_ids[i], &exists) &&
+                row_visible_now(b, 0, g_ids[i], &exists) &&
+                sq_int("SELECT count(*) FROM rows WHERE tbl = 0 AND id = $1 AND vals LIKE"
+                       " '%\"_deleted\":true%'",
+                       1, p) == 0)
+                snprintf(id, sizeof(id), "%s", g_ids[i]);
+            cJSON_Delete(row);
+        }
+    }
+    if (!id[0]) {
+        sync_pair(a, b);
+        return;
+    }
+    char va[48], vb[48];
+    snprintf(va, sizeof(va), "race-%ld-%s", op, a->e.user);
+    snprintf(vb, sizeof(vb), "race-%ld-%s-%d", op, b->e.user, (int)(b - G.dev));
+    edit_phone(a, id, va);
+    edit_phone(b, id, vb);
+    sync_pair(a, b);
+    G.races++;
+    int64_t n = race_records(id, va, vb);
+    if (n != 1)
+        race_dump(id);
+    if (n != 1)
+        FSY_FAIL("race on customers %s phone between %s (%s) and %s (%s) through different "
+                 "daemons: %lld conflict records hold both values, expected 1",
+                 id, a->e.user, va, b->e.user, vb, (long long)n);
+    const char *p[] = {id};
+    srows r = sq("SELECT vals FROM rows WHERE tbl = 0 AND id = $1", 1, p);
+    cJSON *vals = r.n ? cJSON_Parse(sv(&r, 0, 0)) : NULL;
+    const char *phone = jstr(vals, "phone");
+    if (!phone || (strcmp(phone, va) != 0 && strcmp(phone, vb) != 0))
+        FSY_FAIL("race on customers %s phone: the store keeps %s, neither %s nor %s", id,
+                 phone ? phone : "(none)", va, vb);
+    cJSON_Delete(vals);
+    sq_free(&r);
+}
+
 static void op_parked(tdev *dv)
 {
     char *p = NULL;
@@ -680,24 +1079,22 @@ static void check_convergence(void)
         for (int t = 0; t < N_TABLES; t++) {
             cJSON *have = cJSON_GetObjectItemCaseSensitive(rep, TABLES[t]), *row;
             cJSON *want = cJSON_CreateObject(); /* id -> server vals */
-            sqlite3_stmt *st = NULL;
-            sqlite3_prepare_v2(store_db(),
-                               "SELECT id, vals, territory, owner, info_level FROM rows"
-                               " WHERE tbl = ?1",
-                               -1, &st, NULL);
-            sqlite3_bind_int(st, 1, t);
-            while (sqlite3_step(st) == SQLITE_ROW) {
-                cJSON *vals = cJSON_Parse((const char *)sqlite3_column_text(st, 1));
+            char tt[8];
+            snprintf(tt, sizeof(tt), "%d", t);
+            const char *p[] = {tt};
+            srows st =
+                sq("SELECT id, vals, territory, owner, info_level FROM rows WHERE tbl = $1", 1, p);
+            for (int k = 0; k < st.n; k++) {
+                cJSON *vals = cJSON_Parse(sv(&st, k, 1));
                 if (!vals)
                     FSY_FAIL("unparsable vals in the store");
                 if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(vals, "_deleted")) ||
-                    !visible(dv, t, (const char *)sqlite3_column_text(st, 2),
-                             (const char *)sqlite3_column_text(st, 3), sqlite3_column_int(st, 4)))
+                    !visible(dv, t, sv(&st, k, 2), sv(&st, k, 3), (int)sv_int(&st, k, 4)))
                     cJSON_Delete(vals);
                 else
-                    cJSON_AddItemToObject(want, (const char *)sqlite3_column_text(st, 0), vals);
+                    cJSON_AddItemToObject(want, sv(&st, k, 0), vals);
             }
-            sqlite3_finalize(st);
+            sq_free(&st);
             int n_have = 0;
             cJSON_ArrayForEach(row, have)
             {
@@ -748,16 +1145,6 @@ static void check_convergence(void)
 static long check_acknowledged(void)
 {
     long fields = 0;
-    sqlite3_stmt *logq = NULL, *confq = NULL;
-    sqlite3_prepare_v2(store_db(),
-                       "SELECT tbl, id, device, fields FROM changes WHERE q = ?1 AND kind = 'c'",
-                       -1, &logq, NULL);
-    sqlite3_prepare_v2(store_db(),
-                       "SELECT kept, other, kept_device, other_device FROM conflicts"
-                       " WHERE tbl = ?1 AND id = ?2 AND field = ?3",
-                       -1, &confq, NULL);
-    if (!logq || !confq)
-        FSY_FAIL("store query: %s", sqlite3_errmsg(G.store));
     for (size_t i = 0; i < G.n_acks; i++) {
         ackrec *a = &G.acks[i];
         tdev *dv = &G.dev[a->dev];
@@ -766,20 +1153,24 @@ static long check_acknowledged(void)
         int64_t v = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a->result, "v"));
         const char *id = jstr(a->change, "id");
         int tbl = table_index(jstr(a->change, "t"));
+        char tt[8], vv[24];
+        snprintf(tt, sizeof(tt), "%d", tbl);
+        snprintf(vv, sizeof(vv), "%lld", (long long)v);
         cJSON *logged = NULL;
         if (v > 0) {
-            sqlite3_reset(logq);
-            sqlite3_bind_int64(logq, 1, v);
-            if (sqlite3_step(logq) != SQLITE_ROW)
+            const char *p[] = {vv};
+            srows lg =
+                sq("SELECT tbl, id, device, fields FROM changes WHERE q = $1 AND kind = 'c'", 1, p);
+            if (lg.n != 1)
                 FSY_FAIL("I2: %s was told s=%.0f is version %lld, which the log lacks", dv->e.user,
                          cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(a->change, "s")),
                          (long long)v);
-            if (sqlite3_column_int(logq, 0) != tbl ||
-                strcmp((const char *)sqlite3_column_text(logq, 1), id) != 0 ||
-                strcmp((const char *)sqlite3_column_text(logq, 2), dv->e.id) != 0)
+            if (sv_int(&lg, 0, 0) != tbl || strcmp(sv(&lg, 0, 1), id) != 0 ||
+                strcmp(sv(&lg, 0, 2), dv->e.id) != 0)
                 FSY_FAIL("I2: version %lld acknowledged to %s is another change", (long long)v,
                          dv->e.user);
-            logged = cJSON_Parse((const char *)sqlite3_column_text(logq, 3));
+            logged = cJSON_Parse(sv(&lg, 0, 3));
+            sq_free(&lg);
         }
         const cJSON *fv;
         cJSON_ArrayForEach(fv, cJSON_GetObjectItemCaseSensitive(a->change, "f"))
@@ -789,25 +1180,24 @@ static long check_acknowledged(void)
                 continue;
             bool found = false;
             char *mine = cJSON_PrintUnformatted(fv);
-            sqlite3_reset(confq);
-            sqlite3_bind_int(confq, 1, tbl);
-            sqlite3_bind_text(confq, 2, id, -1, SQLITE_TRANSIENT);
-            sqlite3_bind_text(confq, 3, fv->string, -1, SQLITE_TRANSIENT);
-            while (!found && sqlite3_step(confq) == SQLITE_ROW)
+            const char *p[] = {tt, id, fv->string};
+            srows cf = sq("SELECT kept, other, kept_device, other_device FROM conflicts"
+                          " WHERE tbl = $1 AND id = $2 AND field = $3",
+                          3, p);
+            for (int k = 0; k < cf.n && !found; k++)
                 for (int c = 0; c < 2 && !found; c++) {
-                    const char *val = (const char *)sqlite3_column_text(confq, c);
-                    const char *devid = (const char *)sqlite3_column_text(confq, 2 + c);
+                    const char *val = sv(&cf, k, c), *devid = sv(&cf, k, 2 + c);
                     cJSON *pv = val ? cJSON_Parse(val) : NULL;
                     found = devid && strcmp(devid, dv->e.id) == 0 && same_value(pv, fv);
                     cJSON_Delete(pv);
                 }
+            sq_free(&cf);
             /* An edit racing a delete: kept in the row's history (M4), conflict on _deleted. */
             if (!found && logged == NULL) {
-                sqlite3_reset(confq);
-                sqlite3_bind_int(confq, 1, tbl);
-                sqlite3_bind_text(confq, 2, id, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_text(confq, 3, "_deleted", -1, SQLITE_TRANSIENT);
-                found = sqlite3_step(confq) == SQLITE_ROW;
+                const char *pd[] = {tt, id, "_deleted"};
+                found = sq_int("SELECT count(*) FROM conflicts WHERE tbl = $1 AND id = $2 AND"
+                               " field = $3",
+                               3, pd) > 0;
             }
             if (!found) {
                 char *ch = cJSON_PrintUnformatted(a->change),
@@ -820,9 +1210,87 @@ static long check_acknowledged(void)
         }
         cJSON_Delete(logged);
     }
-    sqlite3_finalize(logq);
-    sqlite3_finalize(confq);
     return fields;
+}
+
+/* I4 exactly once: every acknowledgement of one client_seq names the same version, and
+ * the log holds one entry per applied change of each device (a push retried through the
+ * other daemon, or replayed, adds nothing). I5: no conflict record twice. */
+typedef struct seqv {
+    int dev;
+    int64_t s, v;
+} seqv;
+
+static int seqv_cmp(const void *a, const void *b)
+{
+    const seqv *x = a, *y = b;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? -1 : 1;
+    return x->s < y->s ? -1 : x->s > y->s;
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long check_exactly_once(void)
+{
+    seqv *sv_ = calloc(G.n_acks + 1, sizeof(*sv_));
+    size_t n = 0;
+    long applied = 0;
+    if (!sv_)
+        FSY_FAIL("out of memory");
+    for (size_t i = 0; i < G.n_acks; i++) {
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(G.acks[i].result, "ok")))
+            continue;
+        sv_[n].dev = G.acks[i].dev;
+        sv_[n].s =
+            (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(G.acks[i].change, "s"));
+        sv_[n].v =
+            (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(G.acks[i].result, "v"));
+        n++;
+    }
+    qsort(sv_, n, sizeof(*sv_), seqv_cmp);
+    int64_t *vs = calloc(n + 1, sizeof(*vs));
+    if (!vs)
+        FSY_FAIL("out of memory");
+    for (int d = 0; d < G.n_dev; d++) {
+        size_t nv = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (sv_[i].dev != d)
+                continue;
+            if (i > 0 && sv_[i - 1].dev == d && sv_[i - 1].s == sv_[i].s &&
+                sv_[i - 1].v != sv_[i].v)
+                FSY_FAIL("I4: %s's s=%lld was acknowledged as version %lld and as %lld",
+                         G.dev[d].e.user, (long long)sv_[i].s, (long long)sv_[i - 1].v,
+                         (long long)sv_[i].v);
+            if (sv_[i].v > 0)
+                vs[nv++] = sv_[i].v;
+        }
+        /* Several changes of one row in one batch may share a version: count versions. */
+        qsort(vs, nv, sizeof(*vs), i64_cmp);
+        long distinct = 0;
+        for (size_t i = 0; i < nv; i++)
+            distinct += i == 0 || vs[i] != vs[i - 1];
+        const char *p[] = {G.dev[d].e.id};
+        int64_t logged =
+            sq_int("SELECT count(*) FROM changes WHERE kind = 'c' AND device = $1", 1, p);
+        if (logged != distinct)
+            FSY_FAIL("I4: the log holds %lld changes of %s (%s), %ld were acknowledged as applied",
+                     (long long)logged, G.dev[d].e.user, G.dev[d].e.id, distinct);
+        applied += distinct;
+    }
+    free(vs);
+    free(sv_);
+    int64_t dup = sq_int("SELECT count(*) FROM (SELECT tbl, id, field, kept_hlc, other_hlc,"
+                         " kept_device, other_device FROM conflicts GROUP BY tbl, id, field,"
+                         " kept_hlc, other_hlc, kept_device, other_device HAVING count(*) > 1) x",
+                         0, NULL);
+    if (dup != 0)
+        FSY_FAIL("I5: %lld conflicts are recorded more than once", (long long)dup);
+    return applied;
 }
 
 /* ---- clock skew: a device 3 h ahead, one 2 h behind ------------------------- */
@@ -928,10 +1396,10 @@ static long env_long(const char *name, long dflt)
 int main(int argc, char **argv)
 {
     if (argc < 3)
-        FSY_FAIL("usage: %s FIELDSYNCD plain|proxy|kill|skew", argv[0]);
-    const char *modes[] = {"plain", "proxy", "kill", "skew"};
+        FSY_FAIL("usage: %s FIELDSYNCD plain|proxy|kill|skew|twodaemons|twodaemons-kill", argv[0]);
+    const char *modes[] = {"plain", "proxy", "kill", "skew", "twodaemons", "twodaemons-kill"};
     G.mode = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         if (strcmp(argv[2], modes[i]) == 0)
             G.mode = i;
     if (G.mode < 0)
@@ -939,7 +1407,10 @@ int main(int argc, char **argv)
     uint64_t seed = fsy_test_seed();
     G.rng = seed;
     G.fault_rng = seed ^ 0x5bd1e995u;
-    long n_ops = env_long("FSY_TORTURE_OPS", 400);
+    /* twodaemons: more operations (they are cheap on PostgreSQL's side) for more pairs. */
+    long n_ops = env_long("FSY_TORTURE_OPS", G.mode == MODE_TWO       ? 1200
+                                             : G.mode == MODE_TWOKILL ? 600
+                                                                      : 400);
     G.n_dev = (int)env_long("FSY_TORTURE_DEVICES", 8);
     if (G.n_dev < 4 || G.n_dev > MAX_DEV)
         FSY_FAIL("FSY_TORTURE_DEVICES must be 4..%d", MAX_DEV);
@@ -948,7 +1419,12 @@ int main(int argc, char **argv)
 
     char tag[32];
     snprintf(tag, sizeof(tag), "torture-%s", argv[2]);
-    G.d = e2e_setup(argc, argv, tag);      /* argv[1] is the daemon */
+    pthread_mutex_init(&G.mu, NULL);
+    G.d = e2e_setup(argc, argv, tag); /* argv[1] is the daemon */
+    if (is_two() && !e2e_is_pg(G.d)) {
+        printf("SKIPPED: twodaemons needs PostgreSQL (FSY_E2E_PG, the pg fixture)\n");
+        exit(77);
+    }
     e2e_config_set(G.d, "pull_max", "40"); /* several pulls per round: "more" is exercised */
     if (G.mode == MODE_SKEW)
         e2e_config_set(G.d, "max_clock_ahead_ms", "2000");
@@ -964,6 +1440,11 @@ int main(int argc, char **argv)
             FSY_FAIL("user-add %s failed", user);
     }
     e2e_start(G.d);
+    if (is_two()) {
+        G.d2 = e2e_add_daemon(G.d); /* same database, CA, certificate, config */
+        e2e_start(G.d2);
+        printf("two daemons on one PostgreSQL database: ports %d and %d\n", G.d->port, G.d2->port);
+    }
     if (G.mode == MODE_PROXY || G.mode == MODE_KILL) {
         G.proxy = fault_proxy_start(G.d->port, seed);
         if (!G.proxy)
@@ -984,7 +1465,16 @@ int main(int argc, char **argv)
             op_edit(dv, G.ops);
         } else if (what < 95) {
             fsy_sync_report rep;
-            sync_dev(dv, &rep);
+            int how = is_two() ? rnd(6) : 5;
+            if (how < 2) { /* two devices at the same moment, through different daemons */
+                tdev *other = &G.dev[(dv - G.dev + 1 + rnd(G.n_dev - 1)) % G.n_dev];
+                if (how == 0)
+                    op_race(dv, other, G.ops);
+                else
+                    sync_pair(dv, other);
+            } else {
+                sync_dev(dv, &rep);
+            }
         } else {
             op_parked(dv);
         }
@@ -992,18 +1482,23 @@ int main(int argc, char **argv)
     sync_until_quiet();
     check_convergence();
     long fields = check_acknowledged();
+    long applied = check_exactly_once();
     if (G.mode == MODE_SKEW) {
         skew_checks();
         sync_until_quiet();
         check_convergence();
         fields = check_acknowledged();
+        applied = check_exactly_once();
     }
     int64_t conflicts = e2e_sql_int(G.d, "SELECT count(*) FROM conflicts");
     int64_t log_head = e2e_log_head(G.d);
     int64_t rows = e2e_sql_int(G.d, "SELECT count(*) FROM rows");
     int64_t moves = e2e_sql_int(G.d, "SELECT count(*) FROM changes WHERE kind = 's'");
     int64_t deleted =
-        e2e_sql_int(G.d, "SELECT count(*) FROM rows WHERE json_extract(vals, '$._deleted') = 1");
+        e2e_is_pg(G.d)
+            ? e2e_sql_int(G.d, "SELECT count(*) FROM rows WHERE vals::json->>'_deleted' = 'true'")
+            : e2e_sql_int(G.d,
+                          "SELECT count(*) FROM rows WHERE json_extract(vals, '$._deleted') = 1");
     int64_t restricted = e2e_sql_int(G.d, "SELECT count(*) FROM rows WHERE info_level = 4");
     int64_t rejected = 0;
     for (size_t i = 0; i < G.n_acks; i++)
@@ -1014,13 +1509,20 @@ int main(int argc, char **argv)
            "restricted_notes=%lld scope_entries=%lld gone=%ld snapshots=%ld http_replays=%ld "
            "old_replays=%ld acks_lost_then_resent=%ld kills=%ld kills_in_flight=%ld "
            "kills_committed_unacked=%ld "
-           "restarts=%ld seconds=%.1f\n",
+           "restarts=%ld applied_once=%ld seconds=%.1f\n",
            argv[2], (unsigned long long)seed, G.ops, G.edits, G.syncs, G.syncs_failed, G.pushes,
            G.pulls, G.pulled_changes, G.isolation_checked, G.n_acks, (long long)rejected, fields,
            (long long)conflicts, (long long)log_head, (long long)rows, (long long)deleted,
            (long long)restricted, (long long)moves, G.gone_received, G.snapshots_received,
            G.http_replays, G.old_replays, G.acks_lost, G.kills, G.kills_in_flight,
-           G.kills_committed, G.restarts, e2e_now() - t0);
+           G.kills_committed, G.restarts, applied, e2e_now() - t0);
+    if (is_two())
+        printf(
+            "twodaemons: requests via daemon 1 %ld, via daemon 2 %ld; pair syncs %ld (same-field "
+            "races %ld); 503 answers retried %ld; pulled changes let through because a "
+            "scope change committed during the pair %ld; pushes retried on the other daemon "
+            "after a SIGKILL %ld\n",
+            G.via[0], G.via[1], G.pairs, G.races, G.busy, G.isolation_racy, G.retried_other);
     if (G.proxy) {
         fault_stats fs;
         fault_proxy_stats(G.proxy, &fs);
@@ -1043,6 +1545,17 @@ int main(int argc, char **argv)
     free(G.acks);
     free(g_ids);
     store_close();
+    if (G.d2) {
+        int rc2 = e2e_stop(G.d2, SIGTERM, 20000);
+        char *log = e2e_log_text(G.d2);
+        bool clean = strstr(log, "stopped cleanly") != NULL;
+        bool sanitizer = strstr(log, "Sanitizer") != NULL || strstr(log, "runtime error") != NULL;
+        free(log);
+        if (rc2 != 0 || !clean || sanitizer)
+            FSY_FAIL("the second daemon: exit %d on SIGTERM, %s%s", rc2,
+                     clean ? "stopped cleanly" : "no \"stopped cleanly\" in its log",
+                     sanitizer ? ", a sanitizer report in its log" : "");
+    }
     e2e_finish(G.d);
     return 0;
 }
