@@ -1003,6 +1003,48 @@ static int64_t pg_log_max(void *ctx)
     return v;
 }
 
+/* The same (tbl, hashtext(id)) advisory locks fsy_row_get() takes, all at once in
+ * (tbl, hash) order: the sorted subquery (OFFSET 0 keeps it a fence) feeds the lock
+ * calls row by row in that order. Ids are UUIDs (push.c validates them), so the array
+ * literals need no quoting; anything else is refused. */
+static int pg_lock_rows(void *ctx, int n, const int *tbls, const char *const *ids)
+{
+    static const char sql[] =
+        "SELECT pg_advisory_xact_lock(t, h) FROM (SELECT DISTINCT t, hashtext(id) AS h"
+        " FROM unnest($1::int[], $2::text[]) AS k(t, id) ORDER BY 1, 2 OFFSET 0) s";
+    if (n <= 0)
+        return FSY_OK;
+    size_t cap = (size_t)n * 40 + 8;
+    char *ta = malloc((size_t)n * 12 + 8), *ia = malloc(cap);
+    if (!ta || !ia) {
+        free(ta);
+        free(ia);
+        return fsy__pg_fail(ctx, FSY_ENOMEM, "out of memory");
+    }
+    size_t tl = 0, il = 0;
+    ta[tl++] = '{';
+    ia[il++] = '{';
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(ids[i]);
+        if (len != 36 || strspn(ids[i], "0123456789abcdefABCDEF-") != 36) {
+            free(ta);
+            free(ia);
+            return fsy__pg_fail(ctx, FSY_EINVAL, "locking rows: \"%.40s\" is not a row id", ids[i]);
+        }
+        tl += (size_t)sprintf(ta + tl, "%s%d", i ? "," : "", tbls[i]);
+        il += (size_t)sprintf(ia + il, "%s%s", i ? "," : "", ids[i]);
+    }
+    ta[tl++] = '}';
+    ta[tl] = '\0';
+    ia[il++] = '}';
+    ia[il] = '\0';
+    const char *p[] = {ta, ia};
+    int rc = run(ctx, "locking the batch's rows", sql, 2, p);
+    free(ta);
+    free(ia);
+    return rc;
+}
+
 /* ---- conflicts and events ------------------------------------------------------------ */
 
 static int pg_conflict_put(void *ctx, const fsy_conflict *c)
@@ -1033,7 +1075,7 @@ static int pg_event_put(void *ctx, const char *kind, const char *device, const c
 }
 
 const fsy_store_ops fsy_store_pg = {
-    .version = 2,
+    .version = 3,
     .name = "postgresql",
     .open = pg_open,
     .close = pg_close,
@@ -1066,4 +1108,5 @@ const fsy_store_ops fsy_store_pg = {
     .conflict_resolve = fsy__pg_conflict_resolve,
     .device_report = fsy__pg_device_report,
     .device_health = fsy__pg_device_health,
+    .lock_rows = pg_lock_rows,
 };

@@ -230,6 +230,10 @@ typedef struct fsy_store_ops {
      * what judging a parent's scope needs, without parsing its JSON. NULL: push.c uses
      * row_get, e.g. where row_get also takes the lock the caller relies on. */
     int (*row_scope)(void *ctx, int tbl, const char *id, fsy_srow *out);
+    /* Take the locks row_get would take on these rows, all now, in one order every
+     * daemon uses: two batches touching the same rows in opposite orders then wait
+     * instead of deadlocking. NULL: the store has no row locks (SQLite: one writer). */
+    int (*lock_rows)(void *ctx, int n, const int *tbls, const char *const *ids);
 } fsy_store_ops;
 
 extern const fsy_store_ops fsy_store_sqlite;
