@@ -34,6 +34,8 @@ typedef struct pgs {
     PGconn *seq; /* the sequencer's own connection, opened when conn is in a transaction */
     bool in_tx;
     bool appended; /* this transaction appended to the change log */
+    bool in_group; /* group_begin ran: requests are savepoints of one transaction */
+    bool in_req;   /* in a group: a request's savepoint is open */
     int n_stmt;
     unsigned n_named; /* statements ever prepared on this connection: unique names */
     pg_stmt stmt[N_STMT];
@@ -394,10 +396,30 @@ static const char *pg_errmsg(void *ctx)
     return ((pgs *)ctx)->err;
 }
 
+/* A statement inside the group's transaction, outside any savepoint logic. */
+static int group_exec(pgs *s, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(s->conn, sql);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? FSY_OK : pgfail(s, s->conn, r, what);
+    PQclear(r);
+    return rc;
+}
+
 static int pg_begin(void *ctx)
 {
     pgs *s = ctx;
     int rc = FSY_OK;
+    if (s->in_group) {
+        if (s->in_req)
+            return fsy__pg_fail(s, FSY_EMISUSE, "store: a request's transaction is already open");
+        /* A statement that failed outside any request aborted the group's transaction:
+         * nothing more can join it, and group_end reports the failure. */
+        if (PQtransactionStatus(s->conn) != PQTRANS_INTRANS)
+            return fsy__pg_fail(s, FSY_EBUSY, "store: this batch's transaction failed");
+        rc = group_exec(s, "SAVEPOINT fsy_req", "beginning a request");
+        s->in_req = rc == FSY_OK;
+        return rc;
+    }
     if (PQstatus(s->conn) == CONNECTION_BAD && (rc = reconnect(s)) != FSY_OK)
         return rc;
     PGresult *r = PQexec(s->conn, "BEGIN");
@@ -462,6 +484,20 @@ static int pg_commit(void *ctx)
 {
     pgs *s = ctx;
     int rc = FSY_OK;
+    if (s->in_group) {
+        /* Not durable yet: group_end commits. A request whose savepoint cannot be
+         * released (its transaction is in error) is undone, so the group stays usable. */
+        s->in_req = false;
+        if ((rc = group_exec(s, "RELEASE SAVEPOINT fsy_req", "ending a request")) != FSY_OK &&
+            PQstatus(s->conn) == CONNECTION_OK) {
+            char keep[FSY_STORE_ERR_LEN];
+            memcpy(keep, s->err, sizeof(keep));
+            group_exec(s, "ROLLBACK TO SAVEPOINT fsy_req", "undoing a request");
+            group_exec(s, "RELEASE SAVEPOINT fsy_req", "undoing a request");
+            memcpy(s->err, keep, sizeof(keep));
+        }
+        return rc;
+    }
     /* After a commit that appended log entries, the sequencer runs in the same round
      * trip, in its own transaction: the entries get their pos as soon as they are
      * visible. Its failure does not undo the commit; the next reader numbers them. */
@@ -507,6 +543,17 @@ static int pg_commit(void *ctx)
 static void pg_rollback(void *ctx)
 {
     pgs *s = ctx;
+    if (s->in_group) {
+        if (s->in_req && PQstatus(s->conn) == CONNECTION_OK) {
+            char keep[FSY_STORE_ERR_LEN];
+            memcpy(keep, s->err, sizeof(keep));
+            group_exec(s, "ROLLBACK TO SAVEPOINT fsy_req", "undoing a request");
+            group_exec(s, "RELEASE SAVEPOINT fsy_req", "undoing a request");
+            memcpy(s->err, keep, sizeof(keep));
+        }
+        s->in_req = false;
+        return;
+    }
     s->in_tx = false;
     s->appended = false;
     if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
@@ -575,6 +622,38 @@ static int run(pgs *s, const char *what, const char *sql, int n, const char *con
     int rc;
     PQclear(fsy__pg_exec(s, what, sql, n, p, &rc));
     return rc;
+}
+
+/* Group commit (store.h version 3): one transaction for the requests of one wake-up of
+ * the daemon's loop, one durable commit, then one sequencer run for all their entries. */
+static int pg_group_begin(void *ctx)
+{
+    pgs *s = ctx;
+    if (s->in_group || s->in_tx)
+        return fsy__pg_fail(s, FSY_EMISUSE, "store: a transaction is already open");
+    int rc = pg_begin(s);
+    s->in_group = rc == FSY_OK;
+    s->in_req = false;
+    return rc;
+}
+
+static int pg_group_end(void *ctx, bool is_commit)
+{
+    pgs *s = ctx;
+    if (!s->in_group)
+        return fsy__pg_fail(s, FSY_EMISUSE, "store: no group is open");
+    if (s->in_req)
+        pg_rollback(s); /* a request left its work open: it was not acknowledged */
+    s->in_group = false;
+    if (!is_commit) {
+        pg_rollback(s);
+        return FSY_OK;
+    }
+    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) == PQTRANS_INERROR) {
+        pg_rollback(s);
+        return fsy__pg_fail(s, FSY_EBUSY, "store: this batch's transaction failed");
+    }
+    return pg_commit(s);
 }
 
 /* ---- users and enrolment codes --------------------------------------------------- */
@@ -839,6 +918,39 @@ static int pg_row_get(void *ctx, int tbl, const char *id, fsy_srow *out)
     }
     PQclear(r);
     return rc;
+}
+
+/*
+ * A parent's scope for a child being written: FOR SHARE, so children of one customer
+ * written through several daemons do not queue behind each other, while a move of the
+ * customer (row_get: FOR UPDATE) and its children's writes still exclude each other:
+ * whichever comes second sees the first's result (the child gets the new territory, or
+ * the move's rows_of_customer sees the child). A parent that does not exist yet has no
+ * row to lock; a child cannot name one it has not seen committed anyway.
+ */
+static int pg_row_scope(void *ctx, int tbl, const char *id, fsy_srow *out)
+{
+    static const char sql[] = "SELECT ver, territory, owner, customer_id, info_level FROM rows"
+                              " WHERE tbl = $1 AND id = $2 FOR SHARE";
+    num_text t;
+    const char *p[] = {num(t, tbl), id};
+    int rc;
+    PGresult *r = fsy__pg_exec(ctx, "reading a row's scope", sql, 2, p, &rc);
+    if (!r)
+        return rc;
+    fsy_srow_clear(out);
+    out->tbl = tbl;
+    snprintf(out->id, sizeof(out->id), "%s", id);
+    if (PQntuples(r) == 1) {
+        out->exists = true;
+        out->ver = i64_at(r, 0, 0);
+        text_at(out->territory, sizeof(out->territory), r, 0, 1);
+        text_at(out->owner, sizeof(out->owner), r, 0, 2);
+        text_at(out->customer_id, sizeof(out->customer_id), r, 0, 3);
+        out->info_level = (int)i64_at(r, 0, 4);
+    }
+    PQclear(r);
+    return FSY_OK;
 }
 
 static int pg_row_put(void *ctx, const fsy_srow *row)
@@ -1108,5 +1220,8 @@ const fsy_store_ops fsy_store_pg = {
     .conflict_resolve = fsy__pg_conflict_resolve,
     .device_report = fsy__pg_device_report,
     .device_health = fsy__pg_device_health,
+    .group_begin = pg_group_begin,
+    .group_end = pg_group_end,
+    .row_scope = pg_row_scope,
     .lock_rows = pg_lock_rows,
 };

@@ -226,9 +226,10 @@ typedef struct fsy_store_ops {
     /* Close it: commit (durable when it returns 0) or, with is_commit false or on
      * failure, roll everything in the group back. */
     int (*group_end)(void *ctx, bool is_commit);
-    /* A row's scope columns and ver only (vals and meta left NULL; exists=false if none):
-     * what judging a parent's scope needs, without parsing its JSON. NULL: push.c uses
-     * row_get, e.g. where row_get also takes the lock the caller relies on. */
+    /* A parent's scope columns and ver only (vals and meta left NULL; exists=false if
+     * none): what judging a child's scope needs, without parsing JSON. A store with row
+     * locks takes a shared one there, which row_get's exclusive lock (a move) respects.
+     * NULL: push.c uses row_get. */
     int (*row_scope)(void *ctx, int tbl, const char *id, fsy_srow *out);
     /* Take the locks row_get would take on these rows, all now, in one order every
      * daemon uses: two batches touching the same rows in opposite orders then wait

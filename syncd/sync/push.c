@@ -183,8 +183,8 @@ static void set_item(cJSON *obj, const char *k, cJSON *v)
         cJSON_AddItemToObject(obj, k, v);
 }
 
-/* A parent row for judging scope: its scope columns suffice when the store can read just
- * those (SQLite; PostgreSQL needs row_get's row lock, which a concurrent move relies on). */
+/* A parent row for judging scope: its scope columns suffice, and the store can read just
+ * those (on PostgreSQL under a shared lock that a concurrent move of it respects). */
 static int parent_get(fsy_sync *s, int tbl, const char *id, fsy_srow *out)
 {
     if (s->ops->version >= 3 && s->ops->row_scope)
@@ -671,16 +671,16 @@ out:
     return rc;
 }
 
-/* Lock every row the batch names, and the parents its fields name, up front and in the
- * store's order (PostgreSQL, several daemons): locking them one by one in batch order
- * lets two batches that touch the same customers in opposite orders deadlock, which
- * costs a second's wait and a 503. Rows found only while merging are locked then. */
+/* Lock every row the batch writes up front and in the store's order (PostgreSQL,
+ * several daemons): locking them one by one in batch order lets two batches that touch
+ * the same rows in opposite orders deadlock, which costs a second's wait and a 503.
+ * Parents are only read, under a shared lock (row_scope), so they are left out. */
 static int lock_batch_rows(fsy_sync *s, const cJSON *doc)
 {
     if (s->ops->version < 3 || !s->ops->lock_rows)
         return FSY_OK;
     const cJSON *changes = cJSON_GetObjectItemCaseSensitive(doc, "changes"), *ch;
-    int cap = 2 * cJSON_GetArraySize(changes), n = 0;
+    int cap = cJSON_GetArraySize(changes), n = 0;
     if (cap == 0)
         return FSY_OK;
     int *tbls = malloc(sizeof(int) * (size_t)cap);
@@ -695,13 +695,6 @@ static int lock_batch_rows(fsy_sync *s, const cJSON *doc)
         const fsy_table *t = fsy__schema_table(jstr(ch, "t"));
         tbls[n] = t->index;
         ids[n++] = jstr(ch, "id");
-        const char *parent = t->parent_field
-                                 ? jstr(cJSON_GetObjectItemCaseSensitive(ch, "f"), t->parent_field)
-                                 : NULL;
-        if (parent && fsy__is_uuid(parent)) {
-            tbls[n] = t->index == 4 ? 2 : 0;
-            ids[n++] = parent;
-        }
     }
     int rc = s->ops->lock_rows(s->store, n, tbls, ids);
     free(tbls);
