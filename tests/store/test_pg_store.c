@@ -11,6 +11,8 @@
  *   row_serialises  two connections merging one row take turns: the second row_get
  *                   waits for the first transaction and sees its result, for a row
  *                   that exists and for one that does not yet
+ *   parent_share    row_scope (a child's read of its customer) shares the lock with other
+ *                   children, but waits for a move (row_get) and makes a move wait
  *   device_lock     device_get waits the same way (exactly once across daemons), and
  *                   writing back a device read earlier never lowers its hwm or cursor
  *                   nor lifts a revocation
@@ -218,6 +220,7 @@ static void test_orphan(void)
 typedef struct racer {
     void *s;
     bool is_device;
+    bool is_scope; /* row_scope (a child's read of its parent) instead of row_get */
     const char *id;
     fsy_srow row;
     fsy_device dev;
@@ -230,8 +233,9 @@ static void *race(void *arg)
     racer *x = arg;
     x->rc = ops->begin(x->s);
     if (x->rc == FSY_OK)
-        x->rc = x->is_device ? ops->device_get(x->s, x->id, &x->dev)
-                             : ops->row_get(x->s, 0, x->id, &x->row);
+        x->rc = x->is_device  ? ops->device_get(x->s, x->id, &x->dev)
+                : x->is_scope ? ops->row_scope(x->s, 0, x->id, &x->row)
+                              : ops->row_get(x->s, 0, x->id, &x->row);
     atomic_store(&x->done, true);
     return NULL;
 }
@@ -287,6 +291,83 @@ static void test_row_serialises(void)
     ops->close(b);
     printf("ok   row_serialises: a second connection's row_get waits for the first "
            "transaction and sees its versions (new row and existing row)\n");
+}
+
+/* A child's write reads its customer under a shared lock: children written through two
+ * daemons do not wait for each other, but a move of the customer (row_get) and a child's
+ * read exclude each other, and whichever comes second sees the first's result. */
+static void test_parent_share(void)
+{
+    const char *id = "0190aaaa-0000-7000-8000-000000000001"; /* made by row_serialises */
+    void *a = open_store(), *b = open_store(), *c = open_store();
+    fsy_srow row;
+    fsy_srow_init(&row);
+
+    /* 1. A move holds the customer: a child's read waits, then sees the new territory. */
+    OK(a, ops->begin(a));
+    OK(a, ops->row_get(a, 0, id, &row));
+    ASSERT_TRUE(row.exists);
+    racer x;
+    memset(&x, 0, sizeof(x));
+    x.s = b;
+    x.id = id;
+    x.is_scope = true;
+    fsy_srow_init(&x.row);
+    pthread_t t;
+    ASSERT_EQ(pthread_create(&t, NULL, race, &x), 0);
+    usleep(300000);
+    ASSERT_TRUE(!atomic_load(&x.done)); /* the child waits for the move */
+    snprintf(row.territory, sizeof(row.territory), "north");
+    row.ver++;
+    OK(a, ops->row_put(a, &row));
+    OK(a, ops->commit(a));
+    wait_done(&x);
+    pthread_join(t, NULL);
+    OK(b, x.rc);
+    ASSERT_TRUE(x.row.exists);
+    ASSERT_TRUE(strcmp(x.row.territory, "north") == 0);
+
+    /* 2. b still holds its shared lock: another child's read does not wait ... */
+    racer y;
+    memset(&y, 0, sizeof(y));
+    y.s = c;
+    y.id = id;
+    y.is_scope = true;
+    fsy_srow_init(&y.row);
+    ASSERT_EQ(pthread_create(&t, NULL, race, &y), 0);
+    wait_done(&y);
+    pthread_join(t, NULL);
+    OK(c, y.rc);
+    ASSERT_TRUE(strcmp(y.row.territory, "north") == 0);
+
+    /* ... but a move waits until both children's transactions end. */
+    racer z;
+    memset(&z, 0, sizeof(z));
+    z.s = a;
+    z.id = id;
+    fsy_srow_init(&z.row);
+    ASSERT_EQ(pthread_create(&t, NULL, race, &z), 0);
+    usleep(300000);
+    ASSERT_TRUE(!atomic_load(&z.done));
+    OK(b, ops->commit(b));
+    usleep(200000);
+    ASSERT_TRUE(!atomic_load(&z.done)); /* c still reads it */
+    OK(c, ops->commit(c));
+    wait_done(&z);
+    pthread_join(t, NULL);
+    OK(a, z.rc);
+    ASSERT_TRUE(strcmp(z.row.territory, "north") == 0);
+    ops->rollback(a);
+
+    fsy_srow_clear(&x.row);
+    fsy_srow_clear(&y.row);
+    fsy_srow_clear(&z.row);
+    fsy_srow_clear(&row);
+    ops->close(a);
+    ops->close(b);
+    ops->close(c);
+    printf("ok   parent_share: children's reads of a customer share its lock; a move and "
+           "a child's read take turns and the second sees the first\n");
 }
 
 static void test_device_lock(void)
@@ -374,6 +455,7 @@ int main(void)
     test_late_commit();
     test_orphan();
     test_row_serialises();
+    test_parent_share();
     test_device_lock();
     printf("PASS\n");
     return 0;
