@@ -11,8 +11,9 @@
  *                        --gzip-min N --verbose]
  *
  * Routes: /echo (method, path, query, body length and CRC-32), /big?n=BYTES (a large,
- * compressible JSON body), /slow?ms=N (sleeps in the handler, then echoes), /stats
- * (the net counters), anything else 404.
+ * compressible JSON body), /slow?ms=N (sleeps in the handler, then echoes), /held (an
+ * echo held for batch_end, the group-commit path; ?fail=1 makes that batch fail), /stats
+ * (the net counters and held batches), anything else 404.
  */
 #include "net.h"
 #include "pki.h"
@@ -31,6 +32,20 @@
 #include <zlib.h>
 
 static fsy_net_server *volatile g_server;
+static bool g_batch_fails;        /* a /held?fail=1 request is in the current batch */
+static unsigned long g_batches;   /* batch_end calls */
+static unsigned long g_batch_err; /* of them, failed */
+
+/* Group commit stand-in: the held responses of one wake-up stand or fall together. */
+static int batch_end(void *userdata)
+{
+    (void)userdata;
+    int rc = g_batch_fails ? 1 : 0;
+    g_batches++;
+    g_batch_err += g_batch_fails;
+    g_batch_fails = false;
+    return rc;
+}
 
 static void on_signal(int sig)
 {
@@ -162,6 +177,8 @@ static void stats(fsy_http_response *resp)
     ADD(rejected_bad_request);
     ADD(limit_rejections);
 #undef ADD
+    cJSON_AddNumberToObject(o, "held_batches", (double)g_batches);
+    cJSON_AddNumberToObject(o, "held_batches_failed", (double)g_batch_err);
     reply_json(resp, 200, o);
 }
 
@@ -179,6 +196,11 @@ static void handle(const fsy_http_request *req, fsy_http_response *resp, void *u
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         } /* a SIGTERM lands here: the request must still be answered */
         echo(req, resp);
+    } else if (strcmp(req->path, "/held") == 0) {
+        if (query_num(req->query, "fail", 0))
+            g_batch_fails = true;
+        echo(req, resp);
+        resp->is_deferred = true;
     } else if (strcmp(req->path, "/stats") == 0) {
         stats(resp);
     } else {
@@ -242,6 +264,7 @@ static int cmd_serve(int argc, char **argv)
     o.cert_file = cert;
     o.key_file = key;
     o.handler = handle;
+    o.batch_end = batch_end;
     for (i = 3; i < argc; i++) {
         const char *name = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         unsigned long long v = 0;
