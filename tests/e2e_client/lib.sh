@@ -26,6 +26,51 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok - $*"; }
 
+# PostgreSQL for a test: the ctest fixture's server (FSY_PG_CONNINFO_FILE) or a private
+# throwaway one. pg_setup PREFIX [SUFFIX...] creates the database PREFIX_<pid>_<n> (and
+# one more per SUFFIX, its name with _SUFFIX appended) and sets BASE (the server's
+# conninfo), DB and CONN (conninfo of DB); exit 77 without psql or a server. Call
+# pg_cleanup from the test's EXIT trap, before cleanup.
+PG_THROWAWAY=$(cd "$(dirname "${BASH_SOURCE[0]}")/../support" && pwd)/pg-throwaway.sh
+PG_OWN=
+PG_DBS=()
+BASE=
+DB=
+CONN=
+pg_setup() {
+    command -v psql >/dev/null || { echo "SKIPPED: no psql"; exit 77; }
+    if [ -n "${FSY_PG_CONNINFO_FILE:-}" ] && [ -s "$FSY_PG_CONNINFO_FILE" ]; then
+        BASE=$(cat "$FSY_PG_CONNINFO_FILE")
+    else
+        PG_OWN=$(mktemp -u /tmp/fsy-pg-e2e.XXXXXX)
+        local rc=0
+        bash "$PG_THROWAWAY" start "$PG_OWN" >/dev/null || rc=$?
+        [ $rc -eq 77 ] && { PG_OWN=; echo "SKIPPED: no PostgreSQL"; exit 77; }
+        [ $rc -eq 0 ] || fail "could not start a throwaway PostgreSQL"
+        BASE=$(cat "$PG_OWN/conninfo")
+    fi
+    DB=$1_$$_$RANDOM
+    PG_DBS=("$DB")
+    shift
+    for suffix in "$@"; do PG_DBS+=("${DB}_$suffix"); done
+    for d in "${PG_DBS[@]}"; do
+        psql "$BASE" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $d" >/dev/null
+    done
+    CONN=$(sed "s/dbname=[^ ]*/dbname=$DB/" <<<"$BASE")
+}
+
+# Daemons first (a database in use cannot be dropped), then the databases and server.
+pg_cleanup() {
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+    if [ -n "$BASE" ]; then
+        for d in "${PG_DBS[@]:-}"; do
+            [ -n "$d" ] && psql "$BASE" -X -q -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
+        done
+    fi
+    [ -n "$PG_OWN" ] && bash "$PG_THROWAWAY" stop "$PG_OWN" >/dev/null 2>&1 || true
+    return 0
+}
+
 # json FILTER: read JSON on stdin, print the Python expression FILTER applied to it as `d`.
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 

@@ -10,39 +10,14 @@
 # PostgreSQL: the ctest fixture's server (FSY_PG_CONNINFO_FILE) or a private one.
 . "$(dirname "$0")/lib.sh"
 
-PGT=$(cd "$(dirname "$0")/../support" && pwd)/pg-throwaway.sh
-OWN_PG=
-DB=
-BASE=
 mig_cleanup() {
     local rc=$?
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
-    if [ -n "$DB" ] && [ -n "$BASE" ]; then
-        psql "$BASE" -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-        psql "$BASE" -X -q -c "DROP DATABASE IF EXISTS ${DB}_b" >/dev/null 2>&1 || true
-    fi
-    [ -n "$OWN_PG" ] && bash "$PGT" stop "$OWN_PG" >/dev/null 2>&1 || true
+    pg_cleanup
     (exit $rc)
     cleanup
 }
 trap mig_cleanup EXIT
-
-command -v psql >/dev/null || { echo "SKIPPED: no psql"; exit 77; }
-if [ -n "${FSY_PG_CONNINFO_FILE:-}" ] && [ -s "$FSY_PG_CONNINFO_FILE" ]; then
-    BASE=$(cat "$FSY_PG_CONNINFO_FILE")
-else
-    OWN_PG=$(mktemp -u /tmp/fsy-migpg.XXXXXX)
-    set +e
-    bash "$PGT" start "$OWN_PG" >/dev/null
-    rc=$?
-    set -e
-    [ $rc -eq 77 ] && { OWN_PG=; echo "SKIPPED: no PostgreSQL"; exit 77; }
-    [ $rc -eq 0 ] || fail "could not start a throwaway PostgreSQL"
-    BASE=$(cat "$OWN_PG/conninfo")
-fi
-DB=fsy_migrate_$$_$RANDOM
-psql "$BASE" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB" -c "CREATE DATABASE ${DB}_b"
-CONN=$(sed "s/dbname=[^ ]*/dbname=$DB/" <<<"$BASE")
+pg_setup fsy_migrate b
 CONN_B=$(sed "s/dbname=[^ ]*/dbname=${DB}_b/" <<<"$BASE")
 pg() { psql "$CONN" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 
