@@ -35,5 +35,8 @@ void fsy__gzip_inflate_free(fsy__gzip_inflater *g);
 /* Compress `len` bytes into a new gzip member. *out is malloc'd (free()).
  * Returns FSY_OK, FSY_ENOMEM, FSY_ERROR. */
 int fsy__gzip_compress(char **out, size_t *out_len, const void *in, size_t len, int level);
+/* Free the calling thread's compression stream (kept between bodies). Safe to call
+ * when there is none; the next compression sets up a new one. */
+void fsy__gzip_thread_end(void);
 
 #endif

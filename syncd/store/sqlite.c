@@ -123,6 +123,33 @@ static int prep(sq *s, const char *sql, sqlite3_stmt **out)
     return fail(s, FSY_ERROR, "store: statement cache full");
 }
 
+/* A statement that calls back while it steps (a log read, a customer's rows) is cached
+ * too, unless the callback runs the same statement again while it is still stepping:
+ * that inner use gets a private statement, which end_iter finalizes. */
+static int prep_iter(sq *s, const char *sql, sqlite3_stmt **out, bool *is_private)
+{
+    sqx *x = (sqx *)s;
+    *is_private = false;
+    for (int i = 0; i < N_CACHE && x->c.sql[i]; i++) {
+        if (x->c.sql[i] == sql && sqlite3_stmt_busy(x->c.st[i])) {
+            int rc = sqlite3_prepare_v2(s->db, sql, -1, out, NULL);
+            if (rc != SQLITE_OK)
+                return sqlfail(s, rc, "prepare");
+            *is_private = true;
+            return 0;
+        }
+    }
+    return prep(s, sql, out);
+}
+
+static void end_iter(sqlite3_stmt *st, bool is_private)
+{
+    if (is_private)
+        sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
+}
+
 static int done(sq *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
@@ -275,7 +302,12 @@ static int sq_group_end(void *ctx, bool is_commit)
 static void copy_text(char *dst, size_t n, sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(dst, n, "%s", t ? (const char *)t : "");
+    size_t len = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    if (len >= n)
+        len = n - 1; /* truncated as snprintf would, without its cost on every column */
+    if (len)
+        memcpy(dst, t, len);
+    dst[len] = '\0';
 }
 
 static int sq_user_put(void *ctx, const fsy_user *u)
@@ -633,22 +665,22 @@ static int sq_rows_of_customer(void *ctx, const char *customer_id, fsy_row_cb cb
     sqlite3_stmt *st = NULL;
     fsy_srow row;
     fsy_srow_init(&row);
-    /* Not cached: the callback may itself run cached statements. */
-    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return sqlfail(ctx, rc, "listing rows");
+    bool is_private;
+    int rc = prep_iter(ctx, sql, &st, &is_private);
+    if (rc)
+        return rc;
     sqlite3_bind_text(st, 1, customer_id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int crc = read_row(ctx, st, &row);
         if (!crc)
             crc = cb(&row, userdata);
         if (crc) {
-            sqlite3_finalize(st);
+            end_iter(st, is_private);
             fsy_srow_clear(&row);
             return crc;
         }
     }
-    sqlite3_finalize(st);
+    end_iter(st, is_private);
     fsy_srow_clear(&row);
     return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "listing rows");
 }
@@ -708,9 +740,10 @@ static int sq_log_read(void *ctx, int64_t after, int limit, const fsy_log_scope 
 #undef LOG_COLS
     const char *sql = scope ? sql_scope : sql_all;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return sqlfail(ctx, rc, "reading the change log");
+    bool is_private;
+    int rc = prep_iter(ctx, sql, &st, &is_private);
+    if (rc)
+        return rc;
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int(st, 2, limit);
     if (scope) {
@@ -740,12 +773,12 @@ static int sq_log_read(void *ctx, int64_t after, int limit, const fsy_log_scope 
         last = rec.pos;
         int crc = cb(&rec, userdata);
         if (crc) {
-            sqlite3_finalize(st);
+            end_iter(st, is_private);
             *seen_out = last;
             return crc;
         }
     }
-    sqlite3_finalize(st);
+    end_iter(st, is_private);
     if (rc != SQLITE_DONE)
         return sqlfail(ctx, rc, "reading the change log");
     /* Fewer than limit: everything up to the head was examined. The caller holds a
@@ -922,9 +955,10 @@ static int sq_row_log(void *ctx, int tbl, const char *id, fsy_log_cb cb, void *u
     static const char sql[] = "SELECT q, kind, tbl, id, device, user, hlc, fields, at_ms"
                               " FROM changes WHERE tbl = ?1 AND id = ?2 AND kind = 'c' ORDER BY q";
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(((sq *)ctx)->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return sqlfail(ctx, rc, "reading a row's history");
+    bool is_private;
+    int rc = prep_iter(ctx, sql, &st, &is_private);
+    if (rc)
+        return rc;
     sqlite3_bind_int(st, 1, tbl);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -941,11 +975,11 @@ static int sq_row_log(void *ctx, int tbl, const char *id, fsy_log_cb cb, void *u
         rec.at_ms = sqlite3_column_int64(st, 8);
         int crc = cb(&rec, userdata);
         if (crc) {
-            sqlite3_finalize(st);
+            end_iter(st, is_private);
             return crc;
         }
     }
-    sqlite3_finalize(st);
+    end_iter(st, is_private);
     return rc == SQLITE_DONE ? 0 : sqlfail(ctx, rc, "reading a row's history");
 }
 
