@@ -413,7 +413,7 @@ static void handle_metrics(fsy_api *api, fsy_http_response *resp)
     metric(&b, "fieldsync_auth_failures_total", "counter", "Refused tokens and enrolment codes.");
     tb_printf(&b, "fieldsync_auth_failures_total %" PRIu64 "\n", api->auth_failures);
     metric(&b, "fieldsync_group_commits_total", "counter",
-           "Store commits, each shared by the requests of one wake-up of the loop.");
+           "Store commits, each shared by one batch of requests.");
     tb_printf(&b, "fieldsync_group_commits_total %" PRIu64 "\n", api->group_commits);
     metric(&b, "fieldsync_group_commit_failures_total", "counter",
            "Group commits that failed; every request in them got 503.");
@@ -469,8 +469,8 @@ void fsy_api_handle(const fsy_http_request *req, fsy_http_response *resp, void *
         ep = FSY_EP_REVIEW;
 
     bool want_post = ep == FSY_EP_ENROLL || ep == FSY_EP_PUSH;
-    /* Group commit: requests that reach the store in one wake-up of the loop share one
-     * transaction and one fsync; net holds their responses until fsy_api_batch_end. */
+    /* Group commit: the requests of one worker batch (syncd/net) share one transaction
+     * and one fsync; net holds their responses until fsy_api_batch_end. */
     bool uses_store =
         ep == FSY_EP_ENROLL || ep == FSY_EP_PUSH || ep == FSY_EP_PULL || ep == FSY_EP_REVIEW;
     if (uses_store && api->is_grouping && !api->in_group)

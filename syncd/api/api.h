@@ -1,7 +1,8 @@
 /*
  * api.h — fieldsyncd's HTTP API: routing, device authentication, enrolment,
- * push, pull, /healthz and /metrics. One fsy_api per daemon; its handler runs
- * on the network loop thread (syncd/net), so nothing here needs locking.
+ * push, pull, /healthz and /metrics. One fsy_api per daemon; its handler and
+ * batch_end run on the network server's one worker thread (syncd/net), one request
+ * at a time, so nothing here needs locking.
  */
 #ifndef FSY_SYNCD_API_H
 #define FSY_SYNCD_API_H

@@ -51,6 +51,19 @@ int fsy__buf_append_str(fsy__buf *b, const char *s, size_t max_len)
     return fsy__buf_append(b, s, strlen(s), max_len);
 }
 
+void fsy__buf_shrink(fsy__buf *b)
+{
+    char *p;
+
+    if (!b->data || b->cap <= b->len + 1)
+        return;
+    p = realloc(b->data, b->len + 1);
+    if (p) {
+        b->data = p;
+        b->cap = b->len + 1;
+    }
+}
+
 void fsy__buf_free(fsy__buf *b)
 {
     if (!b)

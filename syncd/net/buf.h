@@ -26,6 +26,9 @@ int fsy__buf_reserve(fsy__buf *b, size_t extra, size_t max_len);
 int fsy__buf_append(fsy__buf *b, const void *data, size_t len, size_t max_len);
 /* Append a C string; same codes as fsy__buf_reserve. */
 int fsy__buf_append_str(fsy__buf *b, const char *s, size_t max_len);
+/* Give back the room beyond len (a request waiting for the worker keeps its body).
+ * Keeps the buffer as it is if the smaller allocation fails. */
+void fsy__buf_shrink(fsy__buf *b);
 /* Release the memory and reset to empty. NULL-safe. */
 void fsy__buf_free(fsy__buf *b);
 

@@ -288,6 +288,10 @@ static int on_message_complete(http_parser *p)
 
     if (r->is_gzip && r->n_wire_body > 0 && !fsy__gzip_inflate_is_complete(&r->gz))
         return fail(r, 400, "bad_gzip", "request body is truncated gzip");
+    /* The request now waits for the worker, maybe behind a thousand others: keep only
+     * its body, not the inflater's 40 KB or the 64 KB slices it inflated into. */
+    fsy__gzip_inflate_free(&r->gz);
+    fsy__buf_shrink(&r->body);
     if (r->body.data) {
         r->req.body = r->body.data;
         r->req.body_len = r->body.len;

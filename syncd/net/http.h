@@ -66,9 +66,9 @@ typedef struct fsy_http_response {
 } fsy_http_response;
 
 /*
- * Request handler. Runs on the event-loop thread, one request at a time: while it runs
- * no other connection is served, so it must not block for long (hand slow work to a
- * worker and keep the loop for I/O). `resp` is zeroed; set at least `status`.
+ * Request handler. Runs on the server's worker thread, one request at a time, while the
+ * loop thread goes on serving connections; a slow handler delays the requests queued
+ * behind it. `resp` is zeroed; set at least `status`.
  */
 typedef void (*fsy_http_handler)(const fsy_http_request *req, fsy_http_response *resp,
                                  void *userdata);

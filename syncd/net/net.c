@@ -27,6 +27,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -47,9 +49,11 @@
 #define ACCEPT_PAUSE_MS    100   /* back-off when out of file descriptors */
 #define LINGER_READS       16    /* drain at most this many reads per wake-up */
 #define LOG_LINE           768
-#define LOG_PER_SECOND     20 /* warn/error lines; the rest are counted, not written */
+#define LOG_PER_SECOND     20  /* warn/error lines; the rest are counted, not written */
+#define WORKER_BATCH       256 /* requests the worker takes per group commit */
 
-/* ST_HELD: a response is ready in out but waits for the batch to commit (batch_end). */
+/* ST_HELD: the request is with the worker thread (handler, then batch_end); the loop
+ * does not touch the connection's reader or out until the worker hands it back. */
 enum conn_state { ST_SNIFF, ST_HANDSHAKE, ST_READ, ST_HELD, ST_WRITE, ST_CLOSE_NOTIFY, ST_LINGER };
 
 /* Result of one step of the state machine. */
@@ -93,10 +97,11 @@ typedef struct conn {
     int64_t linger_until_ms; /* LINGER deadline */
     bool is_plain;           /* answering non-TLS bytes: send out unencrypted */
     bool is_close_after_write;
-    bool is_continue;             /* out holds "100 Continue"; the request is still being read */
-    char peer[64];                /* "addr:port", "[v6addr]:port" */
-    struct conn *held_next;       /* ST_HELD: the server's list of held responses */
-    fsy__http_write_opts held_wo; /* ST_HELD: to write a 503 instead if the batch fails */
+    bool is_continue;        /* out holds "100 Continue"; the request is still being read */
+    char peer[64];           /* "addr:port", "[v6addr]:port" */
+    struct conn *held_next;  /* ST_HELD: next in the todo, queue or done list */
+    fsy_http_response *resp; /* ST_HELD: what the handler answered (malloc'd) */
+    bool is_batch_failed;    /* ST_HELD: batch_end failed: answer 503 instead */
 } conn;
 
 struct fsy_net_server {
@@ -120,9 +125,21 @@ struct fsy_net_server {
     uint64_t n_log_dropped;   /* lines dropped since the last one logged */
     conn *conns;
     size_t n_conns;
-    conn *held; /* responses waiting for batch_end, this wake-up */
+    /* The worker thread runs the handler and batch_end for each request, so the
+     * store's work for one batch overlaps TLS, HTTP and gzip for the next. todo is the
+     * loop's list of requests read this wake-up; queue (to the worker) and done (back
+     * from it) are shared under mu. Lists keep arrival order. */
+    conn *todo, *todo_tail;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    conn *queue, *queue_tail;
+    conn *done, *done_tail;
+    bool is_worker_quit; /* under mu: finish the queue, then exit */
+    bool is_worker_started;
+    pthread_t worker;
+    int done_fd; /* eventfd the worker writes when done has entries */
     _Atomic uint64_t counters[N_COUNTERS];
-    char listen_tag, stop_tag; /* their addresses mark the two special fds in epoll */
+    char listen_tag, stop_tag, done_tag; /* their addresses mark the special fds in epoll */
     char errmsg[ERRMSG_LEN];
     char rbuf[READ_CHUNK]; /* shared read buffer: the loop is single-threaded */
 };
@@ -241,7 +258,8 @@ static int64_t conn_deadline(const fsy_net_server *s, const conn *c)
         if (c->req_start_ms)
             return c->req_start_ms + o->request_timeout_ms;
         return c->idle_since_ms + o->idle_timeout_ms;
-    case ST_HELD: /* released within the same wake-up; a deadline only for safety */
+    case ST_HELD:
+        return INT64_MAX; /* the worker owns it; a slow store answers 503 itself */
     case ST_WRITE:
     case ST_CLOSE_NOTIFY:
         return c->write_ms + o->write_timeout_ms;
@@ -267,6 +285,9 @@ static void conn_close(fsy_net_server *s, conn *c)
     fsy__http_reader_free(&c->reader);
     fsy__buf_free(&c->out);
     drop_pending(c);
+    if (c->resp)
+        free(c->resp->body);
+    free(c->resp);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -423,20 +444,50 @@ static int keep_rest(conn *c, const char *rest, size_t rest_len, bool is_from_pe
     return FSY_OK;
 }
 
+/* Hand a complete request to the worker: queued at the end of this wake-up. */
 static enum step respond(fsy_net_server *s, conn *c)
 {
     fsy_http_request *req = fsy__http_reader_request(&c->reader);
-    fsy_http_response resp;
+
+    c->resp = calloc(1, sizeof(*c->resp));
+    if (!c->resp) {
+        net_log(s, "error", "%s: out of memory answering a request", c->peer);
+        return STEP_CLOSE;
+    }
+    req->peer = c->peer;
+    count(s, C_REQUESTS);
+    c->is_batch_failed = false;
+    c->held_next = NULL;
+    if (s->todo_tail)
+        s->todo_tail->held_next = c;
+    else
+        s->todo = c;
+    s->todo_tail = c;
+    c->state = ST_HELD;
+    c->want = 0; /* nothing to read or write until the worker answers */
+    return STEP_BLOCKED;
+}
+
+/* The worker has answered: write the response (or 503 when its batch failed to
+ * commit) and move on to ST_WRITE. */
+static enum step finish(fsy_net_server *s, conn *c)
+{
+    fsy_http_request *req = fsy__http_reader_request(&c->reader);
+    fsy_http_response *resp = c->resp;
     fsy__http_write_opts wo;
     size_t before;
     int rc;
 
-    memset(&resp, 0, sizeof(resp));
-    req->peer = c->peer;
-    s->opts.handler(req, &resp, s->opts.userdata);
-    count(s, C_REQUESTS);
-
-    c->is_close_after_write = !req->is_keep_alive || resp.is_close || s->is_stopping;
+    c->resp = NULL;
+    if (c->is_batch_failed) {
+        free(resp->body);
+        memset(resp, 0, sizeof(*resp));
+        fsy__http_response_set_error(resp, 503, "store_error",
+                                     "the store could not commit this request's "
+                                     "batch; nothing was applied: retry");
+        fsy__http_response_add_header(resp, "Retry-After", "5");
+    }
+    c->is_close_after_write = !req->is_keep_alive || resp->is_close || s->is_stopping;
     memset(&wo, 0, sizeof(wo));
     wo.is_close = c->is_close_after_write;
     wo.is_head = strcmp(req->method, "HEAD") == 0;
@@ -446,12 +497,13 @@ static enum step respond(fsy_net_server *s, conn *c)
     wo.gzip_level = s->opts.gzip_level;
     fsy__buf_free(&c->out);
     c->out_off = 0;
-    before = resp.body_len;
-    rc = fsy__http_response_write(&c->out, &resp, &wo);
+    before = resp->body_len;
+    rc = fsy__http_response_write(&c->out, resp, &wo);
     if (s->opts.is_verbose)
         net_log(s, "info", "%s: %s %s -> %d (%zu bytes%s)", c->peer, req->method, req->path,
-                resp.status, resp.body_len, resp.body_len != before ? ", gzip" : "");
-    free(resp.body);
+                resp->status, resp->body_len, resp->body_len != before ? ", gzip" : "");
+    free(resp->body);
+    free(resp);
     fsy__http_reader_next(&c->reader);
     if (rc != FSY_OK) {
         net_log(s, "error", "%s: out of memory writing a response", c->peer);
@@ -460,57 +512,126 @@ static enum step respond(fsy_net_server *s, conn *c)
     if (c->is_close_after_write)
         drop_pending(c); /* pipelined requests after a close are not answered */
     c->write_ms = now_ms();
-    if (resp.is_deferred && s->opts.batch_end) {
-        c->state = ST_HELD;
-        c->held_wo = wo;
-        c->held_next = s->held;
-        s->held = c;
-        c->want = 0; /* nothing to read or write until the batch is decided */
-        return STEP_BLOCKED;
-    }
     c->state = ST_WRITE;
     return STEP_AGAIN;
 }
 
 /*
- * Group commit: the responses deferred during one wake-up go out together once
- * batch_end has made their work durable, so concurrent devices share one commit.
- * Driving a released connection may run a pipelined request, which may be held
- * again: loop until nothing is.
+ * The worker thread. It takes every request queued since its last round, runs the
+ * handler on each in arrival order, then batch_end once for those that deferred their
+ * response (group commit: the batch shares one transaction and one fsync), and hands
+ * them all back. Only this thread calls the handler and batch_end.
  */
-static bool conn_drive(fsy_net_server *s, conn *c);
-
-static void release_held(fsy_net_server *s)
+static void *worker_main(void *arg)
 {
-    while (s->held) {
-        int rc = s->opts.batch_end(s->opts.userdata);
-        conn *list = s->held;
+    fsy_net_server *s = arg;
+    uint64_t one = 1;
 
-        s->held = NULL;
-        while (list) {
-            conn *c = list;
+    for (;;) {
+        conn *list, *c;
+        bool is_deferred = false;
+        int rc = 0;
 
-            list = c->held_next;
-            c->held_next = NULL;
-            if (rc != 0) {
-                fsy_http_response resp;
-
-                memset(&resp, 0, sizeof(resp));
-                fsy__http_response_set_error(&resp, 503, "store_error",
-                                             "the store could not commit this request's "
-                                             "batch; nothing was applied: retry");
-                fsy__http_response_add_header(&resp, "Retry-After", "5");
-                fsy__buf_free(&c->out);
-                c->out_off = 0;
-                if (fsy__http_response_write(&c->out, &resp, &c->held_wo) != FSY_OK)
-                    c->is_close_after_write = true;
-                free(resp.body);
-            }
-            c->state = ST_WRITE;
-            c->write_ms = now_ms();
-            conn_drive(s, c);
+        pthread_mutex_lock(&s->mu);
+        while (!s->queue && !s->is_worker_quit)
+            pthread_cond_wait(&s->cv, &s->mu);
+        list = s->queue;
+        if (list) {
+            /* At most WORKER_BATCH at once: a batch's responses wait for its commit, so a
+             * bigger one holds more memory and delays its first answers longer. */
+            conn *last = list;
+            for (int k = 1; k < WORKER_BATCH && last->held_next; k++)
+                last = last->held_next;
+            s->queue = last->held_next;
+            if (!s->queue)
+                s->queue_tail = NULL;
+            last->held_next = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (!list)
+            break; /* told to quit, and nothing left */
+        for (c = list; c; c = c->held_next) {
+            s->opts.handler(fsy__http_reader_request(&c->reader), c->resp, s->opts.userdata);
+            is_deferred = is_deferred || c->resp->is_deferred;
+        }
+        if (is_deferred && s->opts.batch_end)
+            rc = s->opts.batch_end(s->opts.userdata);
+        for (c = list; c; c = c->held_next) {
+            c->is_batch_failed = rc != 0 && c->resp->is_deferred;
+            if (!c->held_next)
+                break;
+        }
+        pthread_mutex_lock(&s->mu);
+        if (s->done_tail)
+            s->done_tail->held_next = list;
+        else
+            s->done = list;
+        s->done_tail = c;
+        pthread_mutex_unlock(&s->mu);
+        if (write(s->done_fd, &one, sizeof(one)) < 0) {
+            /* EAGAIN: a wake-up is already pending, which is all this asks for */
         }
     }
+    return NULL;
+}
+
+/* End of a wake-up: what was read goes to the worker in one piece. */
+static void submit_todo(fsy_net_server *s)
+{
+    if (!s->todo)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->queue_tail)
+        s->queue_tail->held_next = s->todo;
+    else
+        s->queue = s->todo;
+    s->queue_tail = s->todo_tail;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    s->todo = s->todo_tail = NULL;
+}
+
+static bool conn_drive(fsy_net_server *s, conn *c);
+
+/* Answers from the worker: write each; driving a connection on may read a pipelined
+ * request, which goes to todo again. */
+static void take_done(fsy_net_server *s)
+{
+    conn *list;
+    uint64_t v;
+
+    if (read(s->done_fd, &v, sizeof(v)) < 0) { /* drained; the list decides */
+    }
+    pthread_mutex_lock(&s->mu);
+    list = s->done;
+    s->done = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (list) {
+        conn *c = list;
+
+        list = c->held_next;
+        c->held_next = NULL;
+        if (finish(s, c) == STEP_CLOSE) {
+            conn_close(s, c);
+            continue;
+        }
+        conn_drive(s, c);
+    }
+}
+
+/* Stop the worker after it has answered everything queued; then no other thread
+ * touches a connection, and close_all may free them. */
+static void stop_worker(fsy_net_server *s)
+{
+    if (!s->is_worker_started)
+        return;
+    submit_todo(s);
+    pthread_mutex_lock(&s->mu);
+    s->is_worker_quit = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->worker, NULL);
+    s->is_worker_started = false;
 }
 
 static enum step do_read(fsy_net_server *s, conn *c)
@@ -716,7 +837,7 @@ static bool conn_drive(fsy_net_server *s, conn *c)
             st = do_read(s, c);
             break;
         case ST_HELD:
-            st = STEP_BLOCKED; /* release_held moves it on */
+            st = STEP_BLOCKED; /* take_done moves it on */
             break;
         case ST_WRITE:
             st = do_write(s, c);
@@ -944,6 +1065,16 @@ int fsy__net_server_new(fsy_net_server **out)
     s->listen_fd = -1;
     s->epoll_fd = -1;
     s->stop_fd = -1;
+    s->done_fd = -1;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        free(s);
+        return FSY_ENOMEM;
+    }
+    if (pthread_cond_init(&s->cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return FSY_ENOMEM;
+    }
     atomic_init(&s->stop_requested, 0);
     for (i = 0; i < N_COUNTERS; i++)
         atomic_init(&s->counters[i], 0);
@@ -1060,7 +1191,8 @@ int fsy__net_server_listen(fsy_net_server *s, const fsy_net_opts *opts)
 
     s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     s->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (s->epoll_fd < 0 || s->stop_fd < 0) {
+    s->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->epoll_fd < 0 || s->stop_fd < 0 || s->done_fd < 0) {
         rc = set_err(s, FSY_ERROR, "epoll/eventfd: %s", strerror(errno));
         goto done;
     }
@@ -1073,6 +1205,11 @@ int fsy__net_server_listen(fsy_net_server *s, const fsy_net_opts *opts)
     }
     ev.data.ptr = &s->stop_tag;
     if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->stop_fd, &ev) != 0) {
+        rc = set_err(s, FSY_ERROR, "epoll_ctl: %s", strerror(errno));
+        goto done;
+    }
+    ev.data.ptr = &s->done_tag;
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, s->done_fd, &ev) != 0) {
         rc = set_err(s, FSY_ERROR, "epoll_ctl: %s", strerror(errno));
         goto done;
     }
@@ -1094,8 +1231,11 @@ done:
             close(s->epoll_fd);
         if (s->stop_fd >= 0)
             close(s->stop_fd);
+        if (s->done_fd >= 0)
+            close(s->done_fd);
         s->epoll_fd = -1;
         s->stop_fd = -1;
+        s->done_fd = -1;
         fsy__tls_ctx_free(&s->tls);
     }
     return rc;
@@ -1117,6 +1257,22 @@ int fsy__net_server_run(fsy_net_server *s)
         return set_err(s, FSY_EMISUSE, "server is not listening, or already running");
     s->is_running = true;
     s->next_scan_ms = INT64_MAX;
+    {
+        /* Signals stay with the loop thread (stop is async-signal-safe anyway). */
+        sigset_t all, old;
+        int prc;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        s->is_worker_quit = false;
+        prc = pthread_create(&s->worker, NULL, worker_main, s);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (prc != 0) {
+            s->is_running = false;
+            return set_err(s, FSY_ERROR, "starting the worker thread: %s", strerror(prc));
+        }
+        s->is_worker_started = true;
+    }
     for (;;) {
         int64_t now;
         int n, i;
@@ -1144,6 +1300,8 @@ int fsy__net_server_run(fsy_net_server *s)
 
             if (tag == &s->listen_tag) {
                 accept_ready(s);
+            } else if (tag == &s->done_tag) {
+                take_done(s);
             } else if (tag == &s->stop_tag) {
                 uint64_t v;
 
@@ -1153,16 +1311,18 @@ int fsy__net_server_run(fsy_net_server *s)
                 conn_drive(s, tag); /* an fd appears once per batch: tag is live */
             }
         }
-        if (s->held)
-            release_held(s);
+        submit_todo(s);
         now = now_ms();
         if (s->accept_resume_ms && now >= s->accept_resume_ms)
             resume_accept(s);
         if (now >= s->next_scan_ms)
             scan_timeouts(s, now);
     }
+    stop_worker(s);
     close_all(s);
+    s->done = s->done_tail = NULL; /* those connections were just closed */
     close_listener(s);
+    fsy__gzip_thread_end();
     s->is_running = false;
     s->is_listening = false;
     return rc;
@@ -1225,6 +1385,10 @@ void fsy__net_server_free(fsy_net_server *s)
     }
     if (s->stop_fd >= 0)
         close(s->stop_fd);
+    if (s->done_fd >= 0)
+        close(s->done_fd);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
     fsy__tls_ctx_free(&s->tls);
     free(s);
 }

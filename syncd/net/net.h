@@ -2,8 +2,8 @@
  * net.h — fieldsyncd's server transport: HTTPS (TLS 1.2, mbedTLS) and HTTP/1.1 (http-parser)
  * on one event-loop thread with epoll and non-blocking sockets. The daemon creates a
  * server, listens, and runs the loop; each complete request goes to one handler callback
- * (see http.h for the request and response types). Limits, timeouts, error codes and the
- * threading model are described in docs/syncd-net.md.
+ * on a worker thread (see http.h for the request and response types). Limits, timeouts, error codes
+ * and the threading model are described in docs/syncd-net.md.
  *
  *     fsy_net_server *s = NULL;
  *     fsy_net_opts o = FSY_NET_OPTS_INIT;
@@ -50,7 +50,7 @@ typedef struct fsy_net_opts {
     uint16_t port;            /* 0 = any free port; see fsy__net_server_port */
     const char *cert_file;    /* PEM server certificate (chain), ECDSA; read by listen */
     const char *key_file;     /* PEM EC private key; read by listen */
-    fsy_http_handler handler; /* required; runs on the loop thread */
+    fsy_http_handler handler; /* required; runs on the worker thread */
     void *userdata;           /* passed to handler */
 
     size_t max_header_bytes;        /* request line + header fields; 431 (max 80 KiB) */
@@ -66,10 +66,11 @@ typedef struct fsy_net_opts {
     size_t gzip_min_bytes;          /* compress response bodies at least this large */
     int gzip_level;                 /* zlib level 1..9 */
 
-    /* Group commit. Called once after each wake-up of the loop in which a handler
-     * deferred a response (fsy_http_response.is_deferred), before any of those responses
-     * is sent: return 0 when the work behind them is durable, nonzero to replace every
-     * one of them by 503 store_error with Retry-After. NULL: nothing is deferred. */
+    /* Group commit. Called on the worker thread once after each batch of requests in
+     * which a handler deferred a response (fsy_http_response.is_deferred), before any
+     * response of the batch is sent: return 0 when the work behind them is durable,
+     * nonzero to replace each deferred one by 503 store_error with Retry-After.
+     * NULL: nothing is deferred. */
     int (*batch_end)(void *userdata);
 
     bool is_verbose;    /* also log the success path: listen, one line per request */

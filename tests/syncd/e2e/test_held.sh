@@ -2,6 +2,8 @@
 # Held responses (group commit): a response the handler defers goes out only after
 # batch_end has run; when batch_end fails, the client gets 503 store_error with
 # Retry-After instead of the handler's answer, and the connection goes on serving.
+# Handlers run on the worker thread: while one is busy, the loop thread still takes
+# new connections through the TLS handshake and answers what needs no handler.
 source "$(dirname "$0")/lib.sh" "$@"
 
 make_pki
@@ -29,6 +31,19 @@ expect_eq "connections used" "$(awk '{s += $2} END {print s}' "$T/codes")" 1
 expect_eq "the next held response" "$(json_field "$T/b3" query)" n=2
 expect_eq "failed batches" "$(server_stat held_batches_failed)" 2
 ok "the connection serves on after a failed batch (503, then 200, 200)"
+
+spawn "$T/slow.code" tcurl -o "$T/slow.json" -w '%{http_code}' "$URL/slow?ms=4000"
+slow_pid=$BG_PID
+sleep 0.5 # the worker is in the handler now
+big_header=$(head -c 20000 /dev/zero | tr '\0' a)
+code=$(tcurl -o "$T/big" -w '%{http_code}' -H "X-Big: $big_header" "$URL/echo") ||
+    fail "new connection while the worker is busy"
+expect_eq "status for an oversized header while a handler runs" "$code" 431
+expect_error "$T/big" header_too_large
+is_running "$slow_pid" || fail "the slow request ended first: the loop waited for the handler"
+wait_pid "$slow_pid" 20 || fail "the slow request did not finish"
+expect_eq "status of the slow request" "$(cat "$T/slow.code")" 200
+ok "while a handler runs, a new connection is handshaken and refused (431) without waiting"
 
 stop_server
 expect_eq "server exit status" "$WAIT_RC" 0
