@@ -4,6 +4,7 @@
  */
 #include "bench_support.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -367,17 +368,30 @@ bool bs_proc_reset_hwm(pid_t pid)
     return fclose(f) == 0 && ok;
 }
 
+/* CPU time of every thread of pid: the daemon runs a loop thread and a worker. */
 double bs_proc_sched_s(pid_t pid)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%ld/schedstat", (long)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long long ns = 0;
-    if (!f)
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+    DIR *d = opendir(path);
+    if (!d)
         return -1;
-    int ok = fscanf(f, "%llu", &ns);
-    fclose(f);
-    return ok == 1 ? (double)ns / 1e9 : -1;
+    unsigned long long total = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/schedstat", (long)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        unsigned long long ns = 0;
+        if (!f)
+            continue; /* the thread just ended */
+        if (fscanf(f, "%llu", &ns) == 1)
+            total += ns;
+        fclose(f);
+    }
+    closedir(d);
+    return (double)total / 1e9;
 }
 
 /* ---- the daemon ----------------------------------------------------------------- */

@@ -1460,7 +1460,7 @@ int main(int argc, char **argv)
     if (g_single)
         part_single(root, g_quick ? 5000 : 20000);
     int runs[] = {1, 100, 1000, 1000};
-    int rounds[] = {100, g_quick ? 5 : 20, g_quick ? 1 : 2, 3};
+    int rounds[] = {100, g_quick ? 5 : 20, g_quick ? 1 : 10, g_quick ? 1 : 5};
     bool push_only[] = {false, false, false, true};
     if (g_concurrent)
         part_concurrent(root, runs, rounds, push_only, 4);
