@@ -43,6 +43,7 @@
 #define REPS_PER_TERR   10
 #define CUST_PER_TERR   3
 #define MAX_REQ_SECONDS 60.0 /* a concurrent run starts no new round after this */
+#define PACED_S         12.0 /* a paced run's length */
 
 static const char *g_bin = FSY_BENCH_FIELDSYNCD;
 static const char *g_pg_script = FSY_BENCH_PG_SCRIPT;
@@ -474,7 +475,8 @@ typedef struct sim {
     int round, phase; /* phase 0: push next, 1: pull next */
     int n_visits;     /* in the push in flight */
     double started;
-    bool is_busy, is_done;
+    double due; /* paced runs: when the next round is scheduled to start */
+    bool is_busy, is_done, is_waiting;
     struct curl_slist *h_push, *h_pull;
     unsigned char *gz;
     bs_buf resp;
@@ -496,6 +498,7 @@ typedef struct driver {
     long abandoned;
     bool warmup;    /* one pull each, no rounds */
     bool push_only; /* rounds without the pull */
+    double pace_s;  /* >0: each device starts a round every pace_s (open loop) */
     int active;
     /* results */
     double *lat_push, *lat_pull;
@@ -598,6 +601,12 @@ static void start_next(driver *dv, sim *s)
             s->is_done = true;
             return;
         }
+        /* Paced: a round starts on its schedule, not when the last one ended, and its
+         * push latency counts from the scheduled time, so a daemon that falls behind
+         * shows it (no coordinated omission). */
+        s->is_waiting = dv->pace_s > 0 && s->phase == 0 && bs_now() < s->due;
+        if (s->is_waiting)
+            return;
         if (s->phase == 0)
             start_push(dv, s);
         else
@@ -605,6 +614,10 @@ static void start_next(driver *dv, sim *s)
     }
     s->resp.len = 0;
     s->started = bs_now();
+    if (dv->pace_s > 0 && !dv->warmup && s->phase == 0) {
+        s->started = s->due;
+        s->due += dv->pace_s;
+    }
     s->is_busy = true;
     curl_multi_add_handle(dv->m, s->c);
 }
@@ -703,13 +716,26 @@ static void drive(driver *dv)
             bs_progress("   time budget: %ld requests abandoned", dv->abandoned);
             break;
         }
-        int wait_ms = 200;
-        if (dv->timeout_at >= 0) {
-            double left = (dv->timeout_at - bs_now()) * 1e3;
-            wait_ms = left <= 0 ? 0 : (int)left + 1;
-            if (wait_ms > 200)
-                wait_ms = 200;
+        double next_at = dv->timeout_at >= 0 ? dv->timeout_at : bs_now() + 0.2;
+        if (dv->pace_s > 0) {
+            double now = bs_now();
+            for (int i = 0; i < dv->n; i++) {
+                sim *s = &dv->devs[i];
+                if (!s->is_waiting)
+                    continue;
+                if (now >= s->due) {
+                    start_next(dv, s);
+                    if (s->is_done)
+                        dv->active--;
+                } else if (s->due < next_at) {
+                    next_at = s->due;
+                }
+            }
         }
+        double left_ms = (next_at - bs_now()) * 1e3;
+        int wait_ms = left_ms <= 0 ? 0 : (int)left_ms + 1;
+        if (wait_ms > 200)
+            wait_ms = 200;
         int n = epoll_wait(dv->ep, evs, 256, wait_ms);
         for (int i = 0; i < n; i++) {
             int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
@@ -749,6 +775,7 @@ static double rusage_cpu_s(void)
 typedef struct conc_result {
     int devices, rounds_done;
     bool push_only;
+    double pace_s; /* >0: paced (open loop), a round per device every pace_s */
     double push_handler_ms, pull_handler_ms; /* mean per request, from /metrics */
     double per_commit;                       /* requests per store commit (group commit) */
     long connect_errors;
@@ -772,7 +799,7 @@ static double g_run_cap_s = MAX_REQ_SECONDS;
 /* n devices against n_d daemons (device i on daemon i % n_d, as a TCP load balancer
  * spreading connections would); CPU, handler time and peak RSS are summed over them. */
 static void run_concurrent(bs_daemon *const *ds, int n_d, sim *devs, int n, const bs_customer *cust,
-                           int rounds, bool push_only, conc_result *out)
+                           int rounds, bool push_only, double pace_s, conc_result *out)
 {
     bs_daemon *d = ds[0];
     driver dv;
@@ -839,6 +866,7 @@ static void run_concurrent(bs_daemon *const *ds, int n_d, sim *devs, int n, cons
     dv.warmup = false;
     dv.push_only = push_only;
     out->push_only = push_only;
+    out->pace_s = pace_s;
     double hp0 = 0, hl0 = 0, gc0 = 0, cpu_d0 = 0;
     for (int k = 0; k < n_d; k++) {
         hp0 += handler_sum(&hs[k], "push");
@@ -852,13 +880,19 @@ static void run_concurrent(bs_daemon *const *ds, int n_d, sim *devs, int n, cons
     dv.lat_pull = calloc((size_t)n * (size_t)rounds, sizeof(double));
     if (!dv.lat_push || !dv.lat_pull)
         bs_die("out of memory");
+    double cpu_b0 = rusage_cpu_s();
+    t0 = bs_now();
+    dv.pace_s = pace_s;
     for (int i = 0; i < n; i++) {
         devs[i].round = 0;
         devs[i].phase = 0;
+        devs[i].is_waiting = false;
+        /* Paced: first rounds spread evenly over one interval, in a shuffled order. */
+        devs[i].due = t0 + pace_s * (double)((i * 7919) % n) / n;
     }
-    double cpu_b0 = rusage_cpu_s();
-    t0 = bs_now();
-    dv.stop_new_rounds_at = t0 + (g_quick && g_run_cap_s > 20.0 ? 20.0 : g_run_cap_s);
+    dv.stop_new_rounds_at = t0 + (pace_s > 0                      ? (g_quick ? 4.0 : PACED_S)
+                                  : g_quick && g_run_cap_s > 20.0 ? 20.0
+                                                                  : g_run_cap_s);
     drive(&dv);
     out->wall_s = bs_now() - t0;
     out->bench_cpu = rusage_cpu_s() - cpu_b0;
@@ -1017,8 +1051,16 @@ static void conc_release(sim *devs, int n_max)
     }
 }
 
+static void conc_name(char *out, size_t n, const conc_result *r)
+{
+    if (r->pace_s > 0)
+        snprintf(out, n, "%d (every %.1f s)", r->devices, r->pace_s);
+    else
+        snprintf(out, n, "%d%s", r->devices, r->push_only ? " (push only)" : "");
+}
+
 static void part_concurrent(const char *root, const int *runs, const int *rounds,
-                            const bool *push_only, int n_runs)
+                            const bool *push_only, const double *pace, int n_runs)
 {
     int n_max = 0;
     for (int i = 0; i < n_runs; i++)
@@ -1043,13 +1085,18 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
             rs[i].skipped = true;
             rs[i].devices = runs[i];
             rs[i].push_only = push_only[i];
+            rs[i].pace_s = pace[i];
             continue;
         }
-        bs_progress("5. %d devices, %d rounds%s (fresh daemon process)", runs[i], rounds[i],
-                    push_only[i] ? ", pushes only" : "");
+        if (pace[i] > 0)
+            bs_progress("5. %d devices, a round each every %g s for %g s (fresh daemon process)",
+                        runs[i], pace[i], g_quick ? 4.0 : PACED_S);
+        else
+            bs_progress("5. %d devices, %d rounds%s (fresh daemon process)", runs[i], rounds[i],
+                        push_only[i] ? ", pushes only" : "");
         bs_daemon_start(&d);
         bs_daemon *one[] = {&d};
-        run_concurrent(one, 1, devs, runs[i], cust, rounds[i], push_only[i], &rs[i]);
+        run_concurrent(one, 1, devs, runs[i], cust, rounds[i], push_only[i], pace[i], &rs[i]);
         bs_daemon_stop(&d);
         if (rs[i].errors)
             bs_progress("   %ld errors; first: %s", rs[i].errors, rs[i].first_error);
@@ -1059,42 +1106,42 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
            "   pulls (limit 1000), round after round, on its own kept-alive TLS connection;\n"
            "   %d reps per territory, so a pull brings the visits of %d colleagues\n",
            REPS_PER_TERR, REPS_PER_TERR - 1);
-    printf("%-14s %6s %6s %7s %7s %8s %8s %8s %8s %8s %8s %8s %8s %5s\n", "devices", "rounds",
+    printf("%-18s %6s %6s %7s %7s %8s %8s %8s %8s %8s %8s %8s %8s %5s\n", "devices", "rounds",
            "reqs", "wall s", "req/s", "visits/s", "pulled/s", "push p50", "push p99", "pull p50",
            "pull p99", "all p50", "all p99", "errs");
-    printf("%-14s %6s %6s %7s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "", "", "", "", "", "",
+    printf("%-18s %6s %6s %7s %7s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "", "", "", "", "", "",
            "ms", "ms", "ms", "ms", "ms", "ms");
     for (int i = 0; i < n_runs; i++) {
         conc_result *r = &rs[i];
-        char name[32], p50[16] = "-", p99[16] = "-";
-        snprintf(name, sizeof(name), "%d%s", r->devices, r->push_only ? " (push only)" : "");
+        char name[64], p50[16] = "-", p99[16] = "-";
+        conc_name(name, sizeof(name), r);
         if (r->skipped) {
-            printf("%-14s skipped: out of time\n", name);
+            printf("%-18s skipped: out of time\n", name);
             continue;
         }
         if (!r->push_only) {
             snprintf(p50, sizeof(p50), "%.1f", r->pull_p50);
             snprintf(p99, sizeof(p99), "%.1f", r->pull_p99);
         }
-        printf("%-14s %6d %6zu %7.2f %7.0f %8.0f %8.0f %8.1f %8.1f %8s %8s %8.1f %8.1f %5ld\n",
+        printf("%-18s %6d %6zu %7.2f %7.0f %8.0f %8.0f %8.1f %8.1f %8s %8s %8.1f %8.1f %5ld\n",
                name, r->rounds_done, r->requests, r->wall_s, r->requests / r->wall_s,
                r->visits / r->wall_s, r->pulled / r->wall_s, r->push_p50, r->push_p99, p50, p99,
                r->all_p50, r->all_p99, r->errors);
     }
-    printf("\n%-14s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "devices", "connect", "connect",
+    printf("\n%-18s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "devices", "connect", "connect",
            "RSS idle", "RSS peak", "daemon", "bench", "handler", "handler", "reqs per", "wire up",
            "down");
-    printf("%-14s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "s", "errors", "MB", "MB",
+    printf("%-18s %9s %7s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "s", "errors", "MB", "MB",
            "CPU %", "CPU %", "push ms", "pull ms", "commit", "B/req", "B/req");
     for (int i = 0; i < n_runs; i++) {
         conc_result *r = &rs[i];
-        char name[32], pull_ms[16] = "-";
-        snprintf(name, sizeof(name), "%d%s", r->devices, r->push_only ? " (push only)" : "");
+        char name[64], pull_ms[16] = "-";
+        conc_name(name, sizeof(name), r);
         if (r->skipped)
             continue;
         if (!r->push_only)
             snprintf(pull_ms, sizeof(pull_ms), "%.2f", r->pull_handler_ms);
-        printf("%-14s %9.2f %7ld %8.1f %8.1f %8.0f %8.0f %8.2f %8s %8.1f %8.0f %8.0f\n", name,
+        printf("%-18s %9.2f %7ld %8.1f %8.1f %8.0f %8.0f %8.2f %8s %8.1f %8.0f %8.0f\n", name,
                r->connect_s, r->connect_errors, r->rss_idle_kb / 1024.0, r->hwm_kb / 1024.0,
                r->daemon_cpu / r->wall_s * 100, r->bench_cpu / r->wall_s * 100, r->push_handler_ms,
                pull_ms, r->per_commit, r->up_per_req, r->down_per_req);
@@ -1104,16 +1151,21 @@ static void part_concurrent(const char *root, const int *runs, const int *rounds
             printf("%d devices: %ld requests still open at the time budget were abandoned\n",
                    rs[i].devices, rs[i].abandoned);
     for (int i = 0; i < n_runs; i++)
-        if (rs[i].devices >= 1000 && !rs[i].push_only && !rs[i].skipped)
-            printf("targets at %d devices: p99 < 250 ms: %.1f ms (%.1fx the target); daemon RSS "
+        if (rs[i].devices >= 1000 && !rs[i].push_only && !rs[i].skipped) {
+            char name[64];
+            conc_name(name, sizeof(name), &rs[i]);
+            printf("targets at %s: p99 < 250 ms: %.1f ms (%.1fx the target); daemon RSS "
                    "< 64 MB: %.1f MB (%.2fx)\n",
-                   rs[i].devices, rs[i].all_p99, rs[i].all_p99 / 250, rs[i].hwm_kb / 1024.0,
+                   name, rs[i].all_p99, rs[i].all_p99 / 250, rs[i].hwm_kb / 1024.0,
                    rs[i].hwm_kb / 1024.0 / 64);
+        }
     printf(
         "connect: every device's first request (TLS handshake + a pull), all at once; RSS idle:\n"
         "the daemon right after; RSS peak: VmHWM over the run (a fresh daemon process per row);\n"
         "handler: the daemon's own time per request (/metrics; no TLS, no gzip); daemon and\n"
-        "bench CPU: share of one core during the rounds.\n");
+        "bench CPU: share of one core during the rounds. Rows \"every N s\": open loop, each\n"
+        "device starts a round (push, then pull) every N s on a schedule, whatever the\n"
+        "daemon's pace; a push's latency counts from its scheduled start.\n");
 
     conc_release(devs, n_max);
     free(rs);
@@ -1262,7 +1314,7 @@ static void so_run(so_row *row, bs_daemon *const *ds, int n_d, sim *devs, const 
                 n_d > 1 ? "es" : "");
     for (int k = 0; k < n_d; k++)
         bs_daemon_start(ds[k]);
-    run_concurrent(ds, n_d, devs, row->devices, cust, 1000000, false, &row->r);
+    run_concurrent(ds, n_d, devs, row->devices, cust, 1000000, false, 0, &row->r);
     for (int k = 0; k < n_d; k++)
         bs_daemon_stop(ds[k]);
     if (row->r.errors)
@@ -1459,11 +1511,15 @@ int main(int argc, char **argv)
 
     if (g_single)
         part_single(root, g_quick ? 5000 : 20000);
-    int runs[] = {1, 100, 1000, 1000};
-    int rounds[] = {100, g_quick ? 5 : 20, g_quick ? 1 : 10, g_quick ? 1 : 5};
-    bool push_only[] = {false, false, false, true};
+    /* Closed loop (each device syncs again as soon as it has an answer: what the
+     * daemon sustains), then open loop at a fixed pace (what a device waits when 1,000
+     * of them sync every second or two: hundreds of times what reps do). */
+    int runs[] = {1, 100, 1000, 1000, 1000, 1000};
+    int rounds[] = {100, g_quick ? 5 : 20, g_quick ? 1 : 10, g_quick ? 1 : 5, 1000000, 1000000};
+    bool push_only[] = {false, false, false, true, false, false};
+    double pace[] = {0, 0, 0, 0, 2.0, 1.0};
     if (g_concurrent)
-        part_concurrent(root, runs, rounds, push_only, 4);
+        part_concurrent(root, runs, rounds, push_only, pace, 6);
     bs_machine_note(note, sizeof(note));
     printf("at end: %s\n", note);
     printf("total %.1f s\n", bs_elapsed());
