@@ -452,9 +452,16 @@ static void read_device(sqlite3_stmt *st, fsy_device *d)
 
 static int sq_device_put(void *ctx, const fsy_device *d)
 {
-    static const char sql[] = "INSERT OR REPLACE INTO devices(id, user, token_hash, created_ms,"
-                              " revoked_ms, hwm, cursor, last_sync_ms, skew_ms, app_version)"
-                              " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    /* Every push and most pulls write their device: an upsert updates the row in place,
+     * where INSERT OR REPLACE deleted and re-inserted it in the table and both indexes.
+     * A device's user, token and creation never change (enrolling again makes a new
+     * device), so the SET list leaves the indexed columns alone. */
+    static const char sql[] =
+        "INSERT INTO devices(id, user, token_hash, created_ms, revoked_ms, hwm, cursor,"
+        " last_sync_ms, skew_ms, app_version) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT(id) DO UPDATE SET revoked_ms = excluded.revoked_ms, hwm = excluded.hwm,"
+        " cursor = excluded.cursor, last_sync_ms = excluded.last_sync_ms,"
+        " skew_ms = excluded.skew_ms, app_version = excluded.app_version";
     sqlite3_stmt *st;
     int rc = prep(ctx, sql, &st);
     if (rc)
