@@ -1,6 +1,7 @@
 /*
  * net.c — fieldsyncd's event loop: one thread, epoll (level-triggered), non-blocking
- * sockets, non-blocking mbedTLS. Owns accept, the per-connection state machine below,
+ * sockets, non-blocking mbedTLS, and one worker thread that runs the handler and
+ * batch_end (group commit). Owns accept, the per-connection state machine below,
  * timeouts, graceful stop and the counters. HTTP parsing and response bytes come from
  * http.c; TLS policy from tls.c. Called by the daemon's main (listen, run, stop).
  *
@@ -10,7 +11,9 @@
  *     |  \--other byte: 400 tls_required (plain) --> WRITE          |
  *     |                                     | request complete     | keep-alive
  *     |                                     v                      |
- *     |                      handler --> WRITE (response) ---------+
+ *     |                 HELD (the worker runs the handler)         |
+ *     |                                     v                      |
+ *     |                                   WRITE (response) --------+
  *     |                                     | close / error / stop
  *     v                                     v
  *   closed <------ LINGER <------ CLOSE_NOTIFY
@@ -141,7 +144,7 @@ struct fsy_net_server {
     _Atomic uint64_t counters[N_COUNTERS];
     char listen_tag, stop_tag, done_tag; /* their addresses mark the special fds in epoll */
     char errmsg[ERRMSG_LEN];
-    char rbuf[READ_CHUNK]; /* shared read buffer: the loop is single-threaded */
+    char rbuf[READ_CHUNK]; /* shared read buffer: only the loop thread reads sockets */
 };
 
 static int64_t now_ms(void)

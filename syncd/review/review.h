@@ -1,7 +1,7 @@
 /*
  * review.h — the supervisor review: login sessions, the JSON review API under
  * /api/review/ and the embedded web page under /review (docs/review.md).
- * Called by api.c on the network loop thread, one request at a time, so its
+ * Called by api.c on the network worker thread, one request at a time, so its
  * in-memory tables (logouts seen here, login failures) need no locking. Sessions are
  * signed cookies, valid on every daemon sharing the data directory's review.key.
  */

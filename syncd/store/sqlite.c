@@ -1,7 +1,8 @@
 /*
  * sqlite.c — the embedded default store: one SQLite file in WAL mode with
  * synchronous=FULL, so a commit that returned is on disk before the daemon sends
- * an acknowledgement. One connection, used only by the daemon's loop thread.
+ * an acknowledgement. One connection, used by one thread at a time (the daemon's
+ * worker thread once it serves).
  *
  * Change-log order: SQLite has a single writer, so the order in which server
  * sequence numbers are assigned (INTEGER PRIMARY KEY) is the commit order, and a
