@@ -206,6 +206,10 @@ static int sq_open(void **ctx, const char *dsn, char *err, size_t errlen)
         rc = sqlite3_exec(
             s->db,
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -4096;"
+            /* Each request of a group commit is a savepoint: the page images it keeps to
+             * roll one back went to a temp file past 64 KB, two pwrites per page, two
+             * thirds of the worker's pwrites. They are only ever needed in this process. */
+            " PRAGMA temp_store = MEMORY;"
             " PRAGMA foreign_keys = OFF;",
             NULL, NULL, NULL);
     }
