@@ -1111,8 +1111,12 @@ static int sq_conflict_resolve(void *ctx, int64_t n, const char *user, int64_t a
 static int sq_device_report(void *ctx, const char *device, int64_t pending, int64_t parked,
                             int64_t at_ms)
 {
-    static const char sql[] = "INSERT OR REPLACE INTO device_reports(device, pending, parked,"
-                              " at_ms) VALUES(?1, ?2, ?3, ?4)";
+    /* Every request of a current client carries a report: updated in place (see
+     * sq_device_put). */
+    static const char sql[] =
+        "INSERT INTO device_reports(device, pending, parked, at_ms) VALUES(?1, ?2, ?3, ?4)"
+        " ON CONFLICT(device) DO UPDATE SET pending = excluded.pending,"
+        " parked = excluded.parked, at_ms = excluded.at_ms";
     sqlite3_stmt *st;
     int rc = prep(ctx, sql, &st);
     if (rc)

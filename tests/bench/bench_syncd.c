@@ -1006,6 +1006,14 @@ static void conc_prepare(bs_daemon *d, sim *devs, int n_max, bs_customer *cust)
         s->h_push = curl_slist_append(s->h_push, "Content-Type: application/json");
         s->h_push = curl_slist_append(s->h_push, "Content-Encoding: gzip");
         s->h_pull = curl_slist_append(NULL, auth);
+        /* What the real agent sends with every request (client/agent/client.c): the
+         * daemon stores the queue report for the supervisors' sync-health view. */
+        static const char *const agent[] = {"Fsy-App-Version: fieldsync/bench", "Fsy-Pending: 0",
+                                            "Fsy-Parked: 0"};
+        for (size_t k = 0; k < sizeof(agent) / sizeof(agent[0]); k++) {
+            s->h_push = curl_slist_append(s->h_push, agent[k]);
+            s->h_pull = curl_slist_append(s->h_pull, agent[k]);
+        }
     }
     char admin_id[37], admin_token[65];
     bs_enroll(&h, "admin", jobs[n_max].out, admin_id, admin_token);

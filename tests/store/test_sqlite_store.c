@@ -10,6 +10,9 @@
  *                 into an overflow page)
  *   newer_store   a store from a newer fieldsyncd (user_version 99) is refused with a
  *                 message that says so, and left as it was
+ *   device_update a device saved again (a push raising its high-water mark, a revoke)
+ *                 and its queue report sent again are updated in place: the health view
+ *                 shows the latest values, once, and the token still finds the device
  */
 #include "fieldsync.h"
 #include "fsy_test.h"
@@ -285,11 +288,87 @@ static void test_newer_store(void)
     printf("ok newer_store\n");
 }
 
+typedef struct {
+    int n;
+    fsy_device_health h;
+} health_seen;
+
+static int on_health(const fsy_device_health *h, void *ud)
+{
+    health_seen *seen = ud;
+    seen->n++;
+    seen->h = *h;
+    return 0;
+}
+
+static void test_device_update(void)
+{
+    char file[128];
+    path_of(file, sizeof(file), "dev.db");
+    void *s = NULL;
+    char err[300];
+    if (ops->open(&s, file, err, sizeof(err)) != FSY_OK)
+        FSY_FAIL("open: %s", err);
+    fsy_user u;
+    memset(&u, 0, sizeof(u));
+    snprintf(u.name, sizeof(u.name), "alice");
+    u.role = FSY_ROLE_REP;
+    snprintf(u.territory, sizeof(u.territory), "t001");
+    snprintf(u.supervisor, sizeof(u.supervisor), "sue");
+    fsy_device d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.id, sizeof(d.id), "01a20522-aaaa-7000-8000-000000000001");
+    snprintf(d.user, sizeof(d.user), "alice");
+    memset(d.token_hash, 0x5a, sizeof(d.token_hash));
+    d.created_ms = 1000;
+    OK(s, ops->begin(s));
+    OK(s, ops->user_put(s, &u));
+    OK(s, ops->device_put(s, &d));
+    OK(s, ops->device_report(s, d.id, 7, 2, 2000));
+    OK(s, ops->commit(s));
+
+    d.hwm = 42;
+    d.cursor = 99;
+    d.last_sync_ms = 3000;
+    snprintf(d.app_version, sizeof(d.app_version), "fieldsync/0.2");
+    OK(s, ops->begin(s));
+    OK(s, ops->device_put(s, &d));
+    OK(s, ops->device_report(s, d.id, 0, 1, 3000));
+    OK(s, ops->commit(s));
+
+    health_seen seen;
+    memset(&seen, 0, sizeof(seen));
+    OK(s, ops->device_health(s, "sue", on_health, &seen));
+    ASSERT_EQ(seen.n, 1);
+    ASSERT_EQ(seen.h.d.hwm, 42);
+    ASSERT_EQ(seen.h.d.cursor, 99);
+    ASSERT_EQ(seen.h.d.created_ms, 1000);
+    ASSERT_STREQ(seen.h.d.app_version, "fieldsync/0.2");
+    ASSERT_EQ(seen.h.pending, 0);
+    ASSERT_EQ(seen.h.parked, 1);
+    ASSERT_EQ(seen.h.reported_ms, 3000);
+
+    d.revoked_ms = 4000;
+    OK(s, ops->begin(s));
+    OK(s, ops->device_put(s, &d));
+    OK(s, ops->commit(s));
+    fsy_device by_token;
+    memset(&by_token, 0, sizeof(by_token));
+    OK(s, ops->device_by_token(s, d.token_hash, &by_token));
+    ASSERT_STREQ(by_token.id, d.id);
+    ASSERT_EQ(by_token.revoked_ms, 4000);
+    ASSERT_EQ(by_token.hwm, 42);
+    ops->close(s);
+    ASSERT_EQ(sql_int(file, "SELECT count(*) FROM devices"), 1);
+    ASSERT_EQ(sql_int(file, "SELECT count(*) FROM device_reports"), 1);
+    printf("ok device_update\n");
+}
+
 static void remove_dir(void)
 {
-    static const char *names[] = {"v3.db",    "v3.db-wal",    "v3.db-shm",
-                                  "size.db",  "size.db-wal",  "size.db-shm",
-                                  "newer.db", "newer.db-wal", "newer.db-shm"};
+    static const char *names[] = {"v3.db",        "v3.db-wal",   "v3.db-shm",  "size.db",
+                                  "size.db-wal",  "size.db-shm", "newer.db",   "newer.db-wal",
+                                  "newer.db-shm", "dev.db",      "dev.db-wal", "dev.db-shm"};
     char p[128];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         path_of(p, sizeof(p), names[i]);
@@ -308,6 +387,7 @@ int main(void)
     test_migrate_v4();
     test_visit_size();
     test_newer_store();
+    test_device_update();
     printf("PASS\n");
     return 0;
 }
