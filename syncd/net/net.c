@@ -447,6 +447,16 @@ static int keep_rest(conn *c, const char *rest, size_t rest_len, bool is_from_pe
     return FSY_OK;
 }
 
+/* Append first..last (already linked through held_next) to a list kept with its tail. */
+static void chain(conn **head, conn **tail, conn *first, conn *last)
+{
+    if (*tail)
+        (*tail)->held_next = first;
+    else
+        *head = first;
+    *tail = last;
+}
+
 /* Hand a complete request to the worker: queued at the end of this wake-up. */
 static enum step respond(fsy_net_server *s, conn *c)
 {
@@ -461,11 +471,7 @@ static enum step respond(fsy_net_server *s, conn *c)
     count(s, C_REQUESTS);
     c->is_batch_failed = false;
     c->held_next = NULL;
-    if (s->todo_tail)
-        s->todo_tail->held_next = c;
-    else
-        s->todo = c;
-    s->todo_tail = c;
+    chain(&s->todo, &s->todo_tail, c, c);
     c->state = ST_HELD;
     c->want = 0; /* nothing to read or write until the worker answers */
     return STEP_BLOCKED;
@@ -531,7 +537,7 @@ static void *worker_main(void *arg)
     uint64_t one = 1;
 
     for (;;) {
-        conn *list, *c;
+        conn *list, *last = NULL, *c;
         bool is_deferred = false;
         int rc = 0;
 
@@ -542,7 +548,7 @@ static void *worker_main(void *arg)
         if (list) {
             /* At most WORKER_BATCH at once: a batch's responses wait for its commit, so a
              * bigger one holds more memory and delays its first answers longer. */
-            conn *last = list;
+            last = list;
             for (int k = 1; k < WORKER_BATCH && last->held_next; k++)
                 last = last->held_next;
             s->queue = last->held_next;
@@ -559,17 +565,10 @@ static void *worker_main(void *arg)
         }
         if (is_deferred && s->opts.batch_end)
             rc = s->opts.batch_end(s->opts.userdata);
-        for (c = list; c; c = c->held_next) {
+        for (c = list; c; c = c->held_next)
             c->is_batch_failed = rc != 0 && c->resp->is_deferred;
-            if (!c->held_next)
-                break;
-        }
         pthread_mutex_lock(&s->mu);
-        if (s->done_tail)
-            s->done_tail->held_next = list;
-        else
-            s->done = list;
-        s->done_tail = c;
+        chain(&s->done, &s->done_tail, list, last);
         pthread_mutex_unlock(&s->mu);
         if (write(s->done_fd, &one, sizeof(one)) < 0) {
             /* EAGAIN: a wake-up is already pending, which is all this asks for */
@@ -584,11 +583,7 @@ static void submit_todo(fsy_net_server *s)
     if (!s->todo)
         return;
     pthread_mutex_lock(&s->mu);
-    if (s->queue_tail)
-        s->queue_tail->held_next = s->todo;
-    else
-        s->queue = s->todo;
-    s->queue_tail = s->todo_tail;
+    chain(&s->queue, &s->queue_tail, s->todo, s->todo_tail);
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     s->todo = s->todo_tail = NULL;
