@@ -103,6 +103,29 @@ static void test_gzip__concatenated_members(void)
     fsy__buf_free(&out);
 }
 
+/* A push of a few visits must not cost a large block per request: the buffer grows with
+ * what was inflated (a 128 KiB block is mapped and unmapped by malloc every time). */
+static void test_gzip__buffer_tracks_output(void)
+{
+    static char data[3000];
+    char *gz = NULL;
+    size_t gz_len = 0;
+    fsy__gzip_inflater g;
+    fsy__buf out = FSY__BUF_INIT;
+
+    fill(data, sizeof(data));
+    T_EQ_INT(fsy__gzip_compress(&gz, &gz_len, data, sizeof(data), 6), FSY_OK);
+    T_EQ_INT(fsy__gzip_inflate_init(&g, 16 * 1024 * 1024), FSY_OK);
+    T_EQ_INT(fsy__gzip_inflate_feed(&g, &out, gz, gz_len), FSY_OK);
+    T_CHECK(fsy__gzip_inflate_is_complete(&g));
+    T_EQ_INT(out.len, sizeof(data));
+    T_CHECK(memcmp(out.data, data, sizeof(data)) == 0);
+    T_CHECK(out.cap <= 16384);
+    fsy__gzip_inflate_free(&g);
+    fsy__buf_free(&out);
+    free(gz);
+}
+
 static void test_gzip__corrupt_and_incomplete(void)
 {
     char *gz = NULL;
@@ -138,5 +161,6 @@ int main(void)
     T_RUN(test_gzip__cap_exact_and_one_over);
     T_RUN(test_gzip__concatenated_members);
     T_RUN(test_gzip__corrupt_and_incomplete);
+    T_RUN(test_gzip__buffer_tracks_output);
     return t_failed != 0;
 }
