@@ -37,7 +37,7 @@
 #define FSY_NET_DEFAULT_LINGER_MS               2000
 #define FSY_NET_DEFAULT_SHUTDOWN_TIMEOUT_MS     15000
 #define FSY_NET_DEFAULT_GZIP_MIN_BYTES          1024
-#define FSY_NET_DEFAULT_GZIP_LEVEL              6
+#define FSY_NET_DEFAULT_GZIP_LEVEL              3
 
 typedef struct fsy_net_server fsy_net_server;
 
