@@ -473,7 +473,9 @@ static enum step respond(fsy_net_server *s, conn *c)
     c->held_next = NULL;
     chain(&s->todo, &s->todo_tail, c, c);
     c->state = ST_HELD;
-    c->want = 0; /* nothing to read or write until the worker answers */
+    /* EPOLLIN stays armed: a client waits for its answer, so no event comes, and not
+     * disarming here and re-arming after the write saves two epoll_ctl calls a request.
+     * If input does arrive (pipelining, a close), conn_drive disarms then. */
     return STEP_BLOCKED;
 }
 
@@ -835,6 +837,7 @@ static bool conn_drive(fsy_net_server *s, conn *c)
             st = do_read(s, c);
             break;
         case ST_HELD:
+            c->want = 0;       /* input while the worker has the request: wait for its answer */
             st = STEP_BLOCKED; /* take_done moves it on */
             break;
         case ST_WRITE:

@@ -12,6 +12,10 @@
  *   net_probe partial  PORT CAFILE GO_FILE            -> "PARTIAL", waits for GO_FILE,
  *                                                        then "status=S body_len=L"
  *   net_probe noread   PORT CAFILE PATH HOLD_MS       -> "SENT": GET PATH, then never reads
+ *   net_probe heldpipe PORT CAFILE MS                 -> "responses=2 in_order=1": GET
+ *                                                        /slow?ms=MS, and a second request
+ *                                                        on the same connection while the
+ *                                                        first is with the handler
  * Exit 0 when the observation matches the mode's expectation, 1 otherwise.
  */
 #include <errno.h>
@@ -421,6 +425,60 @@ static int cmd_partial(const char *port, const char *go_file)
     return status_of(resp) == 200 ? 0 : 1;
 }
 
+/* heldpipe: each answer's path, in arrival order. */
+static int on_held_done(http_parser *p)
+{
+    resp_count *rc = p->data;
+    static const char *const want[] = {"\"path\":\"/slow\"", "\"query\":\"i=1\""};
+
+    if (p->status_code != 200 || rc->n_done > 1 || !strstr(rc->body, want[rc->n_done]))
+        rc->is_in_order = false;
+    rc->n_done++;
+    rc->body_len = 0;
+    rc->body[0] = '\0';
+    return 0;
+}
+
+/* A second request arrives while the first is with the worker thread: the server must
+ * neither lose it nor spin on its readable socket, and answer both in order. */
+static int cmd_heldpipe(const char *port, int ms)
+{
+    static const http_parser_settings settings = {.on_body = on_resp_body,
+                                                  .on_message_complete = on_held_done};
+    static const char second[] = "GET /echo?i=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    char first[128];
+    resp_count rc = {0, 0, true, "", 0};
+    http_parser parser;
+    client c;
+    int64_t start = now_ms();
+    int ret, n;
+
+    n = snprintf(first, sizeof(first), "GET /slow?ms=%d HTTP/1.1\r\nHost: x\r\n\r\n", ms);
+    if ((ret = client_open(&c, port, true)) != 0)
+        die_mbed("connect/handshake", ret);
+    if ((ret = write_all(&c, first, (size_t)n)) != 0)
+        die_mbed("write", ret);
+    sleep_ms(ms / 4); /* the first request is in the handler now */
+    if ((ret = write_all(&c, second, sizeof(second) - 1)) != 0)
+        die_mbed("write", ret);
+    http_parser_init(&parser, HTTP_RESPONSE);
+    parser.data = &rc;
+    while (rc.n_done < 2 && now_ms() - start < 10000 + ms) {
+        unsigned char buf[4096];
+
+        ret = mbedtls_ssl_read(&c.ssl, buf, sizeof(buf));
+        if (ret == MBEDTLS_ERR_SSL_WANT_READ)
+            continue;
+        if (ret <= 0)
+            break;
+        if (http_parser_execute(&parser, &settings, (const char *)buf, (size_t)ret) != (size_t)ret)
+            break;
+    }
+    printf("responses=%d in_order=%d\n", rc.n_done, rc.is_in_order ? 1 : 0);
+    client_close(&c);
+    return rc.n_done == 2 && rc.is_in_order ? 0 : 1;
+}
+
 /* A client that asks for a large response and then stops reading. */
 static int cmd_noread(const char *port, const char *path, int hold_ms)
 {
@@ -475,6 +533,10 @@ int main(int argc, char **argv)
     if (argc == 6 && strcmp(argv[1], "noread") == 0 && parse_int(argv[5], &a)) {
         setup(argv[3], 1000);
         return cmd_noread(argv[2], argv[4], a);
+    }
+    if (argc == 5 && strcmp(argv[1], "heldpipe") == 0 && parse_int(argv[4], &a) && a > 0) {
+        setup(argv[3], 10000);
+        return cmd_heldpipe(argv[2], a);
     }
     fprintf(stderr, "usage: see the comment at the top of net_probe.c\n");
     return 2;

@@ -45,5 +45,16 @@ wait_pid "$slow_pid" 20 || fail "the slow request did not finish"
 expect_eq "status of the slow request" "$(cat "$T/slow.code")" 200
 ok "while a handler runs, a new connection is handshaken and refused (431) without waiting"
 
+# A request that arrives while the one before it on the connection is with the handler
+# waits for it; the loop must not spin on that readable socket meanwhile (a spin would
+# burn the whole 1.2 s: about 120 ticks).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+ticks_before=$(cpu_ticks)
+timeout 30 "$NET_PROBE" heldpipe "$PORT" "$CA" 1200 >"$T/heldpipe.out" ||
+    fail "request behind a held one: $(cat "$T/heldpipe.out")"
+ticks=$(($(cpu_ticks) - ticks_before))
+[ "$ticks" -lt 60 ] || fail "the server used $ticks CPU ticks while a request waited behind a held one"
+ok "a request sent while the previous one is held is answered after it ($ticks CPU ticks meanwhile)"
+
 stop_server
 expect_eq "server exit status" "$WAIT_RC" 0
