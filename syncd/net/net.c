@@ -105,6 +105,7 @@ typedef struct conn {
     struct conn *held_next;  /* ST_HELD: next in the todo, queue or done list */
     fsy_http_response *resp; /* ST_HELD: what the handler answered (malloc'd) */
     bool is_batch_failed;    /* ST_HELD: batch_end failed: answer 503 instead */
+    bool is_parked;          /* ST_HELD: taken out of epoll until the worker answers */
 } conn;
 
 struct fsy_net_server {
@@ -475,7 +476,7 @@ static enum step respond(fsy_net_server *s, conn *c)
     c->state = ST_HELD;
     /* EPOLLIN stays armed: a client waits for its answer, so no event comes, and not
      * disarming here and re-arming after the write saves two epoll_ctl calls a request.
-     * If input does arrive (pipelining, a close), conn_drive disarms then. */
+     * If anything does arrive (pipelining, a close, a reset), conn_drive parks it. */
     return STEP_BLOCKED;
 }
 
@@ -810,6 +811,18 @@ static void set_interest(fsy_net_server *s, conn *c)
 {
     struct epoll_event ev;
 
+    if (c->is_parked && c->state == ST_HELD)
+        return;
+    if (c->is_parked) {
+        memset(&ev, 0, sizeof(ev));
+        ev.events = c->want;
+        ev.data.ptr = c;
+        if (epoll_ctl(s->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) == 0) {
+            c->is_parked = false;
+            c->events = c->want;
+        }
+        return;
+    }
     if (c->want == c->events)
         return;
     memset(&ev, 0, sizeof(ev));
@@ -817,6 +830,21 @@ static void set_interest(fsy_net_server *s, conn *c)
     ev.data.ptr = c;
     if (epoll_ctl(s->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
         c->events = c->want;
+}
+
+/* Something arrived for a connection whose request is with the worker: more bytes (a
+ * pipelined request), an end of stream or a reset. Nothing can be done before the
+ * answer, and a reset is reported by epoll whatever the interest, so the connection
+ * leaves epoll until then (set_interest puts it back); otherwise the loop would spin on
+ * it for as long as the handler runs. A hang-up shows when the answer is written. */
+static void park(fsy_net_server *s, conn *c)
+{
+    if (c->is_parked)
+        return;
+    if (epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL) == 0) {
+        c->is_parked = true;
+        c->events = 0;
+    }
 }
 
 /* Run the connection's state machine until it waits for I/O or is closed. Returns
@@ -837,7 +865,7 @@ static bool conn_drive(fsy_net_server *s, conn *c)
             st = do_read(s, c);
             break;
         case ST_HELD:
-            c->want = 0;       /* input while the worker has the request: wait for its answer */
+            park(s, c);
             st = STEP_BLOCKED; /* take_done moves it on */
             break;
         case ST_WRITE:
@@ -1296,13 +1324,14 @@ int fsy__net_server_run(fsy_net_server *s)
             net_log(s, "error", "%s", s->errmsg);
             break;
         }
+        bool is_done_ready = false;
         for (i = 0; i < n; i++) {
             void *tag = evs[i].data.ptr;
 
             if (tag == &s->listen_tag) {
                 accept_ready(s);
             } else if (tag == &s->done_tag) {
-                take_done(s);
+                is_done_ready = true;
             } else if (tag == &s->stop_tag) {
                 uint64_t v;
 
@@ -1312,6 +1341,11 @@ int fsy__net_server_run(fsy_net_server *s)
                 conn_drive(s, tag); /* an fd appears once per batch: tag is live */
             }
         }
+        /* Answers go out after this batch of events: writing one may close its
+         * connection, whose own event may come later in evs[] (a client that hung up
+         * while its request was held), and that tag must not be freed under it. */
+        if (is_done_ready)
+            take_done(s);
         submit_todo(s);
         now = now_ms();
         if (s->accept_resume_ms && now >= s->accept_resume_ms)

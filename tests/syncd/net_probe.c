@@ -12,6 +12,11 @@
  *   net_probe partial  PORT CAFILE GO_FILE            -> "PARTIAL", waits for GO_FILE,
  *                                                        then "status=S body_len=L"
  *   net_probe noread   PORT CAFILE PATH HOLD_MS       -> "SENT": GET PATH, then never reads
+ *   net_probe heldreset PORT CAFILE N MS              -> "answered=1": N connections with
+ *                                                        a /slow?ms=MS request each, closed
+ *                                                        or reset while it is held or as it
+ *                                                        is answered; then a request on a
+ *                                                        new connection
  *   net_probe heldpipe PORT CAFILE MS                 -> "responses=2 in_order=1": GET
  *                                                        /slow?ms=MS, and a second request
  *                                                        on the same connection while the
@@ -34,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -479,6 +485,56 @@ static int cmd_heldpipe(const char *port, int ms)
     return rc.n_done == 2 && rc.is_in_order ? 0 : 1;
 }
 
+/* Clients that vanish (a tablet losing signal, a killed app) while their request is
+ * with the worker, some before and some just as it is answered: the server must neither
+ * spin on their sockets nor touch a connection it has already closed. */
+static int cmd_heldreset(const char *port, int n, int ms)
+{
+    static const char echo[] = "GET /echo?i=0 HTTP/1.1\r\nHost: x\r\n\r\n";
+    char req[128], resp[2048] = "";
+    size_t resp_len = 0;
+    int64_t start;
+    client c;
+    int i, ret;
+
+    for (i = 0; i < n; i++) {
+        struct linger lg = {1, 0};
+        int len = snprintf(req, sizeof(req), "GET /slow?ms=%d HTTP/1.1\r\nHost: x\r\n\r\n", ms);
+
+        if ((ret = client_open(&c, port, true)) != 0)
+            die_mbed("connect/handshake", ret);
+        if ((ret = write_all(&c, req, (size_t)len)) != 0)
+            die_mbed("write", ret);
+        /* One client: it resets a quarter of the way into its request. Several: each
+         * leaves somewhere around the time its answer is due, every other one with a
+         * reset instead of a close, as a killed app's kernel may. */
+        sleep_ms(n == 1 ? ms / 4 : ms / 2 + (i * 7) % (ms + 1));
+        if (n == 1 || i % 2)
+            setsockopt(c.net.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        client_close(&c);
+    }
+    if (n == 1)
+        sleep_ms(ms); /* the answer meets the reset socket meanwhile */
+    if ((ret = client_open(&c, port, true)) != 0)
+        die_mbed("connect/handshake after the resets", ret);
+    if ((ret = write_all(&c, echo, sizeof(echo) - 1)) != 0)
+        die_mbed("write", ret);
+    start = now_ms();
+    while (!strstr(resp, "\"query\":\"i=0\"") && now_ms() - start < 10000) {
+        ret =
+            mbedtls_ssl_read(&c.ssl, (unsigned char *)resp + resp_len, sizeof(resp) - 1 - resp_len);
+        if (ret > 0) {
+            resp_len += (size_t)ret;
+            resp[resp_len] = '\0';
+        } else if (ret != MBEDTLS_ERR_SSL_WANT_READ) {
+            break;
+        }
+    }
+    client_close(&c);
+    printf("answered=%d\n", status_of(resp) == 200 ? 1 : 0);
+    return status_of(resp) == 200 ? 0 : 1;
+}
+
 /* A client that asks for a large response and then stops reading. */
 static int cmd_noread(const char *port, const char *path, int hold_ms)
 {
@@ -533,6 +589,11 @@ int main(int argc, char **argv)
     if (argc == 6 && strcmp(argv[1], "noread") == 0 && parse_int(argv[5], &a)) {
         setup(argv[3], 1000);
         return cmd_noread(argv[2], argv[4], a);
+    }
+    if (argc == 6 && strcmp(argv[1], "heldreset") == 0 && parse_int(argv[4], &a) && a > 0 &&
+        parse_int(argv[5], &b) && b > 0) {
+        setup(argv[3], 10000);
+        return cmd_heldreset(argv[2], a, b);
     }
     if (argc == 5 && strcmp(argv[1], "heldpipe") == 0 && parse_int(argv[4], &a) && a > 0) {
         setup(argv[3], 10000);
