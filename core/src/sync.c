@@ -378,7 +378,7 @@ static int apply_accepted(fsy_replica *r, const fsy_table *t, const char *id, in
                           const cJSON *fields, const cJSON *res, bool *view_ok_out)
 {
     fsy_confirmed c = {0};
-    bool all_applied = true, others = true;
+    bool all_applied = true, others = true, was_gone = false;
     *view_ok_out = false;
     cJSON *won = cJSON_CreateObject();
     int64_t v = (int64_t)cJSON_GetObjectItemCaseSensitive(res, "v")->valuedouble;
@@ -390,7 +390,10 @@ static int apply_accepted(fsy_replica *r, const fsy_table *t, const char *id, in
     /* The server removed the row from our scope after this write: its word stands. */
     if (c.exists && c.state == FSY_ROW_GONE && c.ver >= v)
         goto recompute;
-    if (c.state == FSY_ROW_GONE) {
+    /* Accepted after the removal: the row is back in our scope, but not in the view,
+     * which the shortcut below takes for granted. */
+    was_gone = c.state == FSY_ROW_GONE;
+    if (was_gone) {
         cJSON_Delete(c.vals);
         cJSON_Delete(c.vers);
         c.vals = cJSON_CreateObject();
@@ -435,7 +438,7 @@ static int apply_accepted(fsy_replica *r, const fsy_table *t, const char *id, in
         goto done;
     if (others && v > 0 && (rc = rebase_later(r, t, id, won, v)) != FSY_OK)
         goto done;
-    *view_ok_out = all_applied && !others && c.state == FSY_ROW_LIVE;
+    *view_ok_out = all_applied && !others && c.state == FSY_ROW_LIVE && !was_gone;
 recompute:
     (void)seq; /* the caller recomputes the view once the entry has left the journal */
 done:

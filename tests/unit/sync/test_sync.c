@@ -815,6 +815,27 @@ static void test_sync__pending_edits_of_a_gone_row_are_still_pushed(void)
     t_close(r, path);
 }
 
+/* The row left the device's scope, then came back on the server, which accepts the
+ * pending edit after the removal: the device shows the row again at once with what it
+ * knows (the edit), before the pull brings the rest. (Property seed 1795396426: the
+ * acknowledgement took the shortcut meant for rows already in the view, and the row
+ * stayed invisible while its confirmed state said it existed.) */
+static void test_sync__an_edit_of_a_gone_row_accepted_later_brings_it_back(void)
+{
+    char path[512];
+    fsy_replica *r = with_customer(path, sizeof(path), "gone-accepted");
+    ASSERT_OK(r, fsy_replica_update(r, "customers", C1, "{\"phone\":\"unsynced\"}"));
+    pull_ok(r, 50, "{\"q\":50,\"t\":\"customers\",\"id\":\"" C1 "\",\"gone\":true}");
+    ASSERT_TRUE(!t_exists(r, "customers", C1));
+    cJSON *b = t_export(r, NULL);
+    ack_one(r, t_num(change_at(b, 0), "s"), "\"ok\":true,\"v\":60");
+    cJSON_Delete(b);
+    ASSERT_EQ(t_pending(r), 0);
+    ASSERT_TRUE(t_exists(r, "customers", C1));
+    ASSERT_STREQ(field(r, "customers", C1, "phone"), "unsynced");
+    t_close(r, path);
+}
+
 static void test_sync__a_pulled_tombstone_deletes_the_row(void)
 {
     char path[512];
@@ -1111,6 +1132,7 @@ static const fsy_unit_case cases[] = {
     FSY_CASE(sync, an_acknowledged_edit_does_not_flicker_back),
     FSY_CASE(sync, gone_removes_a_row_until_a_later_change_brings_it_back),
     FSY_CASE(sync, pending_edits_of_a_gone_row_are_still_pushed),
+    FSY_CASE(sync, an_edit_of_a_gone_row_accepted_later_brings_it_back),
     FSY_CASE(sync, a_pulled_tombstone_deletes_the_row),
     FSY_CASE(sync, fields_and_values_from_a_newer_schema_are_kept),
     FSY_CASE(sync, a_pull_for_an_unknown_row_creates_it_as_confirmed),
