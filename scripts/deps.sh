@@ -9,7 +9,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake ninja-build pkg-config clang clang-format
       libsqlite3-dev libcjson-dev libmbedtls-dev libcurl4-openssl-dev
-      libhttp-parser-dev zlib1g-dev libpq-dev curl openssl ca-certificates
+      libhttp-parser-dev zlib1g-dev libdeflate-dev libpq-dev curl openssl ca-certificates
       python3 sqlite3 chromium postgresql)
 
 missing=()

@@ -1,8 +1,8 @@
 /*
  * gzip.h — streaming gunzip with an output cap (request bodies) and one-shot gzip
- * (response bodies), both on zlib. The HTTP reader feeds the inflater as body bytes
- * arrive, so a decompression bomb is refused once it passes the cap, having allocated
- * at most the cap.
+ * (response bodies): zlib inflates, libdeflate compresses. The HTTP reader feeds the
+ * inflater as body bytes arrive, so a decompression bomb is refused once it passes
+ * the cap, having allocated at most the cap.
  */
 #ifndef FSY_NET_GZIP_H
 #define FSY_NET_GZIP_H
@@ -32,10 +32,11 @@ bool fsy__gzip_inflate_is_complete(const fsy__gzip_inflater *g);
 /* Release zlib state. NULL-safe, safe on a never-initialised zeroed struct. */
 void fsy__gzip_inflate_free(fsy__gzip_inflater *g);
 
-/* Compress `len` bytes into a new gzip member. *out is malloc'd (free()).
+/* Compress `len` bytes into a new gzip member at `level` (1..9, as libdeflate's
+ * levels; 0 stores). *out is malloc'd (free()).
  * Returns FSY_OK, FSY_ENOMEM, FSY_ERROR. */
 int fsy__gzip_compress(char **out, size_t *out_len, const void *in, size_t len, int level);
-/* Free the calling thread's compression stream (kept between bodies). Safe to call
+/* Free the calling thread's compressor (kept between bodies). Safe to call
  * when there is none; the next compression sets up a new one. */
 void fsy__gzip_thread_end(void);
 

@@ -181,7 +181,7 @@ typedef struct fsy__http_write_opts {
     bool accepts_gzip;     /* the request allowed gzip */
     int http_minor;        /* request's minor version (1.0 keep-alive needs a header) */
     size_t gzip_min_bytes; /* compress bodies at least this large */
-    int gzip_level;        /* zlib level 1..9 */
+    int gzip_level;        /* libdeflate level 1..9 */
 } fsy__http_write_opts;
 
 /*

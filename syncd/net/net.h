@@ -37,7 +37,7 @@
 #define FSY_NET_DEFAULT_LINGER_MS               2000
 #define FSY_NET_DEFAULT_SHUTDOWN_TIMEOUT_MS     15000
 #define FSY_NET_DEFAULT_GZIP_MIN_BYTES          1024
-#define FSY_NET_DEFAULT_GZIP_LEVEL              3
+#define FSY_NET_DEFAULT_GZIP_LEVEL              1
 
 typedef struct fsy_net_server fsy_net_server;
 
@@ -64,7 +64,7 @@ typedef struct fsy_net_opts {
     int linger_ms;                  /* draining input after an error response, before close */
     int shutdown_timeout_ms;        /* stop: how long in-flight requests may still take */
     size_t gzip_min_bytes;          /* compress response bodies at least this large */
-    int gzip_level;                 /* zlib level 1..9 */
+    int gzip_level;                 /* libdeflate level 1..9 */
 
     /* Group commit. Called on the worker thread once after each batch of requests in
      * which a handler deferred a response (fsy_http_response.is_deferred), before any
