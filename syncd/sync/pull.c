@@ -42,7 +42,7 @@ static void emit(pull_ctx *p, cJSON *c, size_t approx_bytes)
 static void emit_gone(pull_ctx *p, int64_t q, const fsy_srow *row)
 {
     cJSON *c = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "q", (double)q);
+    cJSON_AddItemToObject(c, "q", fsy_sync_int(q));
     cJSON_AddStringToObject(c, "t", fsy__schema_table_at(row->tbl)->name);
     cJSON_AddStringToObject(c, "id", row->id);
     cJSON_AddTrueToObject(c, "gone");
@@ -52,13 +52,14 @@ static void emit_gone(pull_ctx *p, int64_t q, const fsy_srow *row)
 static void emit_snapshot(pull_ctx *p, int64_t q, const fsy_srow *row)
 {
     cJSON *c = cJSON_CreateObject(), *vs = cJSON_CreateObject();
-    cJSON_AddNumberToObject(c, "q", (double)q);
+    cJSON_AddItemToObject(c, "q", fsy_sync_int(q));
     cJSON_AddStringToObject(c, "t", fsy__schema_table_at(row->tbl)->name);
     cJSON_AddStringToObject(c, "id", row->id);
     cJSON_AddItemToObject(c, "f", cJSON_Duplicate(row->vals, true));
     for (const cJSON *m = row->meta->child; m; m = m->next)
         if (cJSON_IsArray(m))
-            cJSON_AddNumberToObject(vs, m->string, cJSON_GetArrayItem(m, 0)->valuedouble);
+            cJSON_AddItemToObject(vs, m->string,
+                                  fsy_sync_int((int64_t)cJSON_GetArrayItem(m, 0)->valuedouble));
     cJSON_AddItemToObject(c, "vs", vs);
     emit(p, c, 600);
 }
@@ -126,7 +127,7 @@ static int on_entry(const fsy_logrec *rec, void *ud)
         scope.info_level = rec->info_level;
         if (fsy_sync_visible(p->u, &scope)) {
             cJSON *c = cJSON_CreateObject();
-            cJSON_AddNumberToObject(c, "q", (double)rec->q);
+            cJSON_AddItemToObject(c, "q", fsy_sync_int(rec->q));
             cJSON_AddStringToObject(c, "t", fsy__schema_table_at(rec->tbl)->name);
             cJSON_AddStringToObject(c, "id", rec->id);
             /* The log keeps the fields as push printed them: sent as they are, not
@@ -260,7 +261,7 @@ int fsy_sync_pull(fsy_sync *s, fsy_device *dev, const fsy_user *u, int64_t after
 
     char hx[FSY_HLC_TEXT_LEN + 1];
     fsy__hlc_format(fsy__hlc_make(dev->last_sync_ms, 0), hx);
-    cJSON_AddNumberToObject(doc, "upto", (double)p.upto);
+    cJSON_AddItemToObject(doc, "upto", fsy_sync_int(p.upto));
     cJSON_AddBoolToObject(doc, "more", more);
     cJSON_AddStringToObject(doc, "hlc", hx);
     cJSON_AddItemToObject(doc, "changes", p.changes);

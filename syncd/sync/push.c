@@ -20,6 +20,7 @@
 #include "hlc.h"
 #include "schema.h"
 
+#include <limits.h>
 #include <mbedtls/sha256.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,18 @@ static int store_err(fsy_sync *s, fsy_api_error *e, int rc)
     e->code = rc == FSY_EBUSY ? "store_busy" : "store_error";
     snprintf(e->message, sizeof(e->message), "%s", s->ops->errmsg(s->store));
     return rc;
+}
+
+cJSON *fsy_sync_int(int64_t v)
+{
+    char digits[24];
+    snprintf(digits, sizeof(digits), "%lld", (long long)v);
+    cJSON *item = cJSON_CreateRaw(digits);
+    if (item) {
+        item->valuedouble = (double)v;
+        item->valueint = v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : (int)v;
+    }
+    return item;
 }
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -512,7 +525,7 @@ static cJSON *merge_change(push_ctx *p, const cJSON *ch, int *rc_out)
         v = rec.q;
         for (const cJSON *w = written->child; w; w = w->next) {
             cJSON *m = cJSON_CreateArray();
-            cJSON_AddItemToArray(m, cJSON_CreateNumber((double)v));
+            cJSON_AddItemToArray(m, fsy_sync_int(v));
             cJSON_AddItemToArray(m, cJSON_CreateString(p->dev->id));
             cJSON_AddItemToArray(m, cJSON_CreateString(jstr(hl, w->string)));
             cJSON_AddItemToArray(m, cJSON_CreateString(p->u->name));
@@ -573,9 +586,9 @@ static cJSON *merge_change(push_ctx *p, const cJSON *ch, int *rc_out)
         s->stats.clock_clamps++;
     }
     res = cJSON_CreateObject();
-    cJSON_AddNumberToObject(res, "s", (double)seq);
+    cJSON_AddItemToObject(res, "s", fsy_sync_int(seq));
     cJSON_AddTrueToObject(res, "ok");
-    cJSON_AddNumberToObject(res, "v", (double)v);
+    cJSON_AddItemToObject(res, "v", fsy_sync_int(v));
     if (conflicts->child) {
         cJSON_AddItemToObject(res, "c", conflicts);
         conflicts = NULL;
