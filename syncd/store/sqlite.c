@@ -211,8 +211,8 @@ static int sq_open(void **ctx, const char *dsn, char *err, size_t errlen)
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
         is_configured = true;
     }
-    int rc = sqlite3_open_v2(dsn, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        dsn, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(s->db, 5000);
         rc = sqlite3_exec(
