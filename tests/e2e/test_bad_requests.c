@@ -249,6 +249,31 @@ int main(int argc, char **argv)
         printf("ok   %-44s -> 200, change refused: invalid\n", "an invalid enumeration value");
     }
 
+    /* An edit may not set the tombstone: only a delete does. Refused like an invalid
+     * value, the row and the log as they were. */
+    {
+        int64_t head = e2e_log_head(d);
+        char id[48];
+        snprintf(id, sizeof(id), "\"%s\"", cust);
+        one_change(b, sizeof(b), other.id, "101", "\"customers\"", id, "\"u\"", qh,
+                   "{\"phone\":\"+49 9\",\"_deleted\":true}");
+        e2e_resp r;
+        e2e_post(d, "/v1/push", other.token, b, strlen(b), &r);
+        ASSERT_EQ(r.status, 200);
+        const cJSON *res =
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "results"), 0);
+        ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(res, "ok")));
+        ASSERT_STREQ(e2e_jstr(res, "code"), "invalid");
+        ASSERT_TRUE(strstr(e2e_jstr(res, "msg"), "only set by a delete") != NULL);
+        e2e_resp_free(&r);
+        ASSERT_EQ(e2e_log_head(d), head);
+        ASSERT_EQ(e2e_sql_int(d,
+                              "SELECT count(*) FROM rows WHERE id = '%s' AND vals LIKE '%%+49 9%%'",
+                              cust),
+                  0);
+        printf("ok   %-44s -> 200, change refused: invalid\n", "an edit that sets _deleted");
+    }
+
     /* After all that, the device syncs normally. */
     e2e_update(&dev, "customers", cust, "{\"phone\":\"+49 1\"}");
     int64_t head = e2e_log_head(d);
