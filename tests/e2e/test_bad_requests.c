@@ -51,6 +51,23 @@ static void push_expect(const char *what, const char *body, long status, const c
     printf("ok   %-44s -> %ld %s\n", what, status, code);
 }
 
+/* POST a one-change push with bob's token: answered 200 with that change refused
+ * with `code` (and, if given, a message containing msg_part), the log as it was. */
+static void push_refused(const char *body, const char *code, const char *msg_part)
+{
+    int64_t head = e2e_log_head(d);
+    e2e_resp r;
+    e2e_post(d, "/v1/push", other.token, body, strlen(body), &r);
+    ASSERT_EQ(r.status, 200);
+    const cJSON *res = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "results"), 0);
+    ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(res, "ok")));
+    ASSERT_STREQ(e2e_jstr(res, "code"), code);
+    if (msg_part)
+        ASSERT_TRUE(strstr(e2e_jstr(res, "msg"), msg_part) != NULL);
+    e2e_resp_free(&r);
+    ASSERT_EQ(e2e_log_head(d), head);
+}
+
 /* A batch of one change whose parts can be replaced. */
 static void one_change(char *out, size_t n, const char *device, const char *s, const char *t,
                        const char *id, const char *op, const char *h, const char *f)
@@ -230,18 +247,9 @@ int main(int argc, char **argv)
      * change refused with code invalid, nothing written to the log. (Sent by bob's
      * tablet: a refusal still moves the sender's high-water mark.) */
     {
-        int64_t head = e2e_log_head(d);
         one_change(b, sizeof(b), other.id, "100", "\"customers\"", ID, "\"c\"", qh,
                    "{\"name\":\"X\",\"territory\":\"south\",\"tier\":\"Z\"}");
-        e2e_resp r;
-        e2e_post(d, "/v1/push", other.token, b, strlen(b), &r);
-        ASSERT_EQ(r.status, 200);
-        const cJSON *res =
-            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "results"), 0);
-        ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(res, "ok")));
-        ASSERT_STREQ(e2e_jstr(res, "code"), "invalid");
-        e2e_resp_free(&r);
-        ASSERT_EQ(e2e_log_head(d), head);
+        push_refused(b, "invalid", NULL);
         ASSERT_EQ(
             e2e_sql_int(
                 d, "SELECT count(*) FROM rows WHERE id = '01900000-0000-7000-8000-0000000000aa'"),
@@ -252,21 +260,11 @@ int main(int argc, char **argv)
     /* An edit may not set the tombstone: only a delete does. Refused like an invalid
      * value, the row and the log as they were. */
     {
-        int64_t head = e2e_log_head(d);
         char id[48];
         snprintf(id, sizeof(id), "\"%s\"", cust);
         one_change(b, sizeof(b), other.id, "101", "\"customers\"", id, "\"u\"", qh,
                    "{\"phone\":\"+49 9\",\"_deleted\":true}");
-        e2e_resp r;
-        e2e_post(d, "/v1/push", other.token, b, strlen(b), &r);
-        ASSERT_EQ(r.status, 200);
-        const cJSON *res =
-            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r.json, "results"), 0);
-        ASSERT_TRUE(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(res, "ok")));
-        ASSERT_STREQ(e2e_jstr(res, "code"), "invalid");
-        ASSERT_TRUE(strstr(e2e_jstr(res, "msg"), "only set by a delete") != NULL);
-        e2e_resp_free(&r);
-        ASSERT_EQ(e2e_log_head(d), head);
+        push_refused(b, "invalid", "only set by a delete");
         ASSERT_EQ(e2e_sql_int(d,
                               "SELECT count(*) FROM rows WHERE id = '%s' AND vals LIKE '%%+49 9%%'",
                               cust),
